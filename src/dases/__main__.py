@@ -1,0 +1,3 @@
+from dases.cli import main
+
+main()

@@ -1,0 +1,61 @@
+"""Build a node's FastAPI application from its settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy import text
+
+import dases
+from dases.errors import DasesError, install_problem_handlers, problem_responses
+from dases.identity.api import router as identity_router
+from dases.node import Node, NodeDep
+from dases.registry.api import router as registry_router
+from dases.settings import Settings
+
+
+class ServiceUnavailable(DasesError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A node: storage migrated, identity and registry routes, problem responses everywhere."""
+    settings = settings or Settings()
+    node = Node.start(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        node.close()
+
+    app = FastAPI(
+        title="DASES node",
+        version=dases.__version__,
+        description="A node of the Data Space Education & Skills.",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    install_problem_handlers(app)
+
+    @app.get("/healthz", response_model=Health, tags=["node"], responses=problem_responses(503))
+    def healthz(node: NodeDep) -> Health:
+        """Liveness and storage reachability."""
+        try:
+            with node.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # any driver error means the same thing here
+            raise ServiceUnavailable(f"the database does not answer: {type(error).__name__}") from error
+        return Health(status="ok", version=dases.__version__, database=node.db.backend)
+
+    app.include_router(identity_router)
+    app.include_router(registry_router)
+    return app

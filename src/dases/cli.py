@@ -1,0 +1,119 @@
+"""The `dases` command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+import dases
+from dases.errors import DasesError
+from dases.node import Node
+from dases.settings import load_settings
+
+app = typer.Typer(help="DASES: a node of the Data Space Education & Skills.", no_args_is_help=True)
+participant_app = typer.Typer(help="Participants hosted on this node.", no_args_is_help=True)
+app.add_typer(participant_app, name="participant")
+console = Console()
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"dases {dases.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """DASES command line."""
+
+
+@app.command()
+def serve(
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (DASES_PORT, default 8000).")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind (DASES_HOST, default 127.0.0.1).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start a node: migrate its storage and serve its API."""
+    import uvicorn
+
+    from dases.app import create_app
+
+    settings = load_settings(port=port, host=host, data_dir=data_dir)
+    application = create_app(settings)
+    console.print(f"DASES node {dases.__version__} on {settings.base_url} (storage: {application.state.node.db.backend})")
+    console.print(f"API docs: {settings.base_url}/docs")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@contextmanager
+def _node_session(data_dir: Path | None) -> Iterator[tuple[Node, Session]]:
+    """The node's storage, migrated, and one transaction on it, for commands that act offline."""
+    node = Node.start(load_settings(data_dir=data_dir))
+    try:
+        with node.db.transaction() as session:
+            yield node, session
+    finally:
+        node.close()
+
+
+@participant_app.command("create")
+def participant_create(
+    slug: Annotated[str, typer.Argument(help="Short identifier: lowercase letters, digits, hyphens.")],
+    name: Annotated[str, typer.Option(help="Display name of the organisation or service.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Host a new participant: a did:web DID and a fresh Ed25519 key."""
+    from dases.identity import service
+
+    with _node_session(data_dir) as (node, session):
+        view = service.create_participant(session, node.sealer, node.settings.base_url, slug, name)
+    console.print(f"created participant [bold]{view.slug}[/bold]: {view.did}")
+
+
+@participant_app.command("list")
+def participant_list(data_dir: DataDir = None) -> None:
+    """The participants hosted on this node."""
+    from dases.identity import service
+
+    with _node_session(data_dir) as (_node, session):
+        views = service.list_participants(session)
+    table = Table("slug", "name", "DID", "keys")
+    for view in views:
+        table.add_row(view.slug, view.name, view.did, str(view.key_count))
+    console.print(table)
+
+
+@participant_app.command("show")
+def participant_show(slug: str, data_dir: DataDir = None) -> None:
+    """A participant and its DID document (public keys only)."""
+    from dases.identity import service
+
+    with _node_session(data_dir) as (_node, session):
+        view = service.get_participant(session, slug)
+        document = service.did_document(session, slug)
+    console.print(f"[bold]{view.slug}[/bold] {view.name}\nDID: {view.did}\nactive key: {view.active_kid}")
+    console.print_json(json.dumps(document))
+
+
+def main() -> None:
+    try:
+        app()
+    except DasesError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Participants' keys, did:web documents and signed service-to-service calls."""

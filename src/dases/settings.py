@@ -1,0 +1,117 @@
+"""Node configuration.
+
+Read from `DASES_*` environment variables, or from a TOML file named by `DASES_CONFIG`
+(environment variables win over the file). One `Settings` object is built per node and passed
+down explicitly: nothing reads the environment after start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: Upper bound the data space puts on a service-to-service token's lifetime.
+MAX_TOKEN_LIFETIME_SECONDS = 300
+
+
+class Settings(BaseSettings):
+    """Everything a node needs to start; defaults give an embedded node on SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="DASES_", extra="forbid")
+
+    data_dir: Path = Field(default=Path("./dases-data"), description="Where the embedded database and node secret live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite file under data_dir when unset.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL other nodes reach this node at; did:web identifiers derive from it.",
+    )
+    node_secret: SecretStr | None = Field(
+        default=None,
+        description="Encrypts participants' private keys at rest. Generated into data_dir when unset.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the node's admin routes (onboarding, revocation). Admin routes refuse every call when unset.",
+    )
+    governance_authority: str | None = Field(
+        default=None,
+        description="Slug of the hosted participant that onboards members and signs membership credentials (operator node).",
+    )
+    membership_validity_days: int = Field(default=365, gt=0, le=3650)
+    token_lifetime_seconds: int = Field(default=120, gt=0, le=MAX_TOKEN_LIFETIME_SECONDS)
+    clock_skew_seconds: int = Field(default=30, ge=0, le=120)
+    did_cache_seconds: float = Field(default=300.0, ge=0)
+    did_refresh_seconds: float = Field(
+        default=1.0, ge=0, description="Least time between refetches of a DID document when a call names an unknown key."
+    )
+    did_cache_size: int = Field(default=1024, gt=0)
+    did_resolution_timeout_seconds: float = Field(default=5.0, gt=0)
+    allow_http_did_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"],
+        description="Hosts whose did:web documents may be fetched over plain HTTP (loopback only by default).",
+    )
+    status_list_cache_seconds: float = Field(default=30.0, ge=0)
+    log_level: str = "info"
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("DASES_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def base_url(self) -> str:
+        """The URL this node is reached at, from `public_url` or host and port."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dases.sqlite3').resolve()}"
+
+    def resolved_node_secret(self) -> bytes:
+        """The node secret: from settings, else a random one kept in data_dir (mode 0600)."""
+        if self.node_secret is not None:
+            return self.node_secret.get_secret_value().encode()
+        path = self.data_dir / "node.secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment / TOML file, with explicit overrides on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
