@@ -28,7 +28,7 @@ from dases.identity.resolver import ResolutionError
 from dases.identity.resolver import DidResolver
 from dases.identity.tokens import parse_unverified
 from dases.errors import Unauthorized
-from dases.registry.datamodel import Violation, parse_datetime, validate_credential
+from dases.identity.vcdm import Violation, parse_datetime, validate_credential
 
 VC_MEDIA_TYPE = "application/vc+jwt"
 MAX_STATUS_LIST_BYTES = 1024 * 1024
