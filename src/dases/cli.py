@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
@@ -90,6 +91,8 @@ def participant_list(data_dir: DataDir = None) -> None:
     with _node_session(data_dir) as (_node, session):
         views = service.list_participants(session)
     table = Table("slug", "name", "DID", "keys")
+    for column in table.columns:
+        column.overflow = "fold"  # never cut a DID short, even when piped at 80 columns
     for view in views:
         table.add_row(view.slug, view.name, view.did, str(view.key_count))
     console.print(table)
@@ -112,6 +115,10 @@ def main() -> None:
         app()
     except DasesError as error:
         console.print(f"[red]error:[/red] {error.detail}")
+        raise SystemExit(2) from None
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors())
+        console.print(f"[red]error:[/red] invalid settings: {problems}")
         raise SystemExit(2) from None
 
 

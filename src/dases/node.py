@@ -19,7 +19,8 @@ from dases.db import Database
 from dases.errors import Forbidden, Unauthorized
 from dases.identity.keys import KeySealer
 from dases.identity.resolver import DidResolver
-from dases.identity.service import DatabaseReplayGuard
+from dases.identity.replay import ReplayGuard, replay_guard_for
+from dases.identity.service import HostedDids
 from dases.identity.vcjose import StatusListClient
 from dases.settings import Settings
 
@@ -31,7 +32,8 @@ class Node:
     sealer: KeySealer
     http: httpx.Client
     resolver: DidResolver
-    replay_guard: DatabaseReplayGuard
+    replay_guard: ReplayGuard
+    hosted_dids: HostedDids
     status_lists: StatusListClient
 
     @classmethod
@@ -53,7 +55,8 @@ class Node:
             sealer=KeySealer(settings.resolved_node_secret()),
             http=http,
             resolver=resolver,
-            replay_guard=DatabaseReplayGuard(db),
+            replay_guard=replay_guard_for(settings.replay_store, db),
+            hosted_dids=HostedDids(db),
             status_lists=StatusListClient(
                 http, resolver, ttl=settings.status_list_cache_seconds, allow_http_hosts=settings.allow_http_did_hosts
             ),
@@ -64,7 +67,7 @@ class Node:
         self.db.dispose()
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:
     return request.app.state.node
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
+
+from dases.errors import ConfigurationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,6 +53,10 @@ class Settings(BaseSettings):
     )
     membership_validity_days: int = Field(default=365, gt=0, le=3650)
     token_lifetime_seconds: int = Field(default=120, gt=0, le=MAX_TOKEN_LIFETIME_SECONDS)
+    replay_store: Literal["memory", "database"] = Field(
+        default="memory",
+        description="Where used call-token ids are kept: per process (no I/O) or in the database (shared by workers).",
+    )
     clock_skew_seconds: int = Field(default=30, ge=0, le=120)
     did_cache_seconds: float = Field(default=300.0, ge=0)
     did_refresh_seconds: float = Field(
@@ -82,6 +88,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("DASES_CONFIG")
         if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigurationError(f"DASES_CONFIG names {config_file}, which is not a readable file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 

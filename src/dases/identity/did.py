@@ -14,6 +14,9 @@ from urllib.parse import quote, unquote, urlsplit
 DID_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"]
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~%-]+$")
 _AUTHORITY = re.compile(r"^[A-Za-z0-9._~%\[\]-]+$")
+_HOST_PORT = re.compile(
+    r"^(?:(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])(?::(?P<port>[0-9]{1,5}))?$"
+)
 
 
 class InvalidDid(ValueError):
@@ -42,13 +45,27 @@ def did_web_document_url(did: str, allow_http_hosts: list[str] | tuple[str, ...]
     if not _AUTHORITY.match(authority_encoded) or not all(_SEGMENT.match(part) for part in segments):
         raise InvalidDid(f"{did!r} has characters did:web does not allow")
     authority = unquote(authority_encoded)
-    if "/" in authority or "@" in authority or not authority:
-        raise InvalidDid(f"{did!r} has an invalid host")
-    host = urlsplit(f"//{authority}").hostname or ""
+    host, port = _split_authority(authority, did)
     host_as_listed = f"[{host}]" if ":" in host else host
     scheme = "http" if host_as_listed in allow_http_hosts else "https"
-    path = "/" + "/".join(unquote(segment) for segment in segments) + "/did.json" if segments else "/.well-known/did.json"
-    return f"{scheme}://{authority}{path}"
+    decoded = [unquote(segment) for segment in segments]
+    if any(part in ("", ".", "..") or "/" in part or "\\" in part for part in decoded):
+        raise InvalidDid(f"{did!r} has a path segment that is empty, a dot segment or contains a slash")
+    path = "/" + "/".join(decoded) + "/did.json" if decoded else "/.well-known/did.json"
+    return f"{scheme}://{host_as_listed}{f':{port}' if port is not None else ''}{path}"
+
+
+def _split_authority(authority: str, did: str) -> tuple[str, int | None]:
+    """Host and port of a decoded did:web authority, refusing anything but a plain host[:port]."""
+    match = _HOST_PORT.match(authority)
+    if match is None:
+        raise InvalidDid(f"{did!r} does not name a valid host[:port]")
+    host = match.group("name") or match.group("ipv6")
+    port_text = match.group("port")
+    port = int(port_text) if port_text else None
+    if port is not None and not 0 < port < 65536:
+        raise InvalidDid(f"{did!r} names port {port_text}, outside 1-65535")
+    return host, port
 
 
 def build_did_document(did: str, keys: list[tuple[str, dict[str, str]]], authentication_kids: set[str]) -> dict[str, Any]:

@@ -73,6 +73,11 @@ class DidResolver:
             jwk = find_verification_key(self.resolve(did, force=True), did, kid_url, relationship)
         return jwk
 
+    def has_cached_key(self, did: str, kid_url: str, relationship: str) -> bool:
+        """Whether `verification_key` can answer from the cache alone, with no network I/O."""
+        entry = self._cached(did, self._clock())
+        return entry is not None and entry.document is not None and find_verification_key(entry.document, did, kid_url, relationship) is not None
+
     def forget(self, did: str) -> None:
         with self._lock:
             self._cache.pop(did, None)
@@ -118,7 +123,7 @@ class DidResolver:
                     body.extend(chunk)
                     if len(body) > MAX_DOCUMENT_BYTES:
                         return _Entry(None, f"{url} sent a DID document over {MAX_DOCUMENT_BYTES} bytes", now)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
             return _Entry(None, f"{url} could not be fetched: {type(error).__name__}", now)
         try:
             document = json.loads(body)

@@ -1,22 +1,21 @@
-"""Participants hosted on a node: creation, keys, DID documents, signers, replay protection."""
+"""Participants hosted on a node: creation, keys, DID documents and signers."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dases.db import Database, utcnow
 from dases.errors import Conflict, FieldError, InvalidInput, NotFound
 from dases.identity.did import build_did_document, did_web_for
 from dases.identity.keys import KeySealer, Signer, generate_key, key_id, public_jwk
-from dases.identity.models import Participant, ParticipantKey, UsedToken
+from dases.identity.models import Participant, ParticipantKey
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _SLUG = re.compile(SLUG_PATTERN)
@@ -112,25 +111,27 @@ def signer_for(session: Session, sealer: KeySealer, slug: str) -> Signer:
     return Signer(did=participant.did, kid=f"{participant.did}#{key.kid}", key=sealer.open(key.sealed_private_key, key.kid))
 
 
-class DatabaseReplayGuard:
-    """Remembers accepted token ids in the node's database until they expire.
+class HostedDids:
+    """The DIDs of the participants this node hosts, kept in memory for the audience check.
 
-    Kept in the database rather than in memory so that a restart, or a second worker process,
-    does not reopen the window for replaying a captured token.
+    A DID not yet known triggers a reload from the database (a participant created by the CLI
+    while the node runs), at most once per `reload_interval`, so calls addressed to strangers
+    cannot turn into one query each.
     """
 
-    def __init__(self, db: Database, *, prune_every: float = 60.0) -> None:
+    def __init__(self, db: Database, *, reload_interval: float = 1.0) -> None:
         self._db = db
-        self._prune_every = prune_every
-        self._last_prune = 0.0
-        insert = pg_insert if db.backend == "postgresql" else sqlite_insert
-        self._insert = insert(UsedToken).on_conflict_do_nothing(index_elements=["issuer", "jti"]).returning(UsedToken.jti)
+        self._reload_interval = reload_interval
+        self._dids: frozenset[str] = frozenset()
+        self._loaded_at = -math.inf
 
-    def claim(self, issuer: str, jti: str, expires_at: float) -> bool:
-        now = time.time()
-        with self._db.engine.begin() as connection:
-            if now - self._last_prune >= self._prune_every:
-                self._last_prune = now
-                connection.execute(delete(UsedToken).where(UsedToken.expires_at < now))
-            result = connection.execute(self._insert, {"issuer": issuer, "jti": jti, "expires_at": expires_at})
-            return result.first() is not None
+    def __contains__(self, did: object) -> bool:
+        if did in self._dids:
+            return True
+        now = time.monotonic()
+        if now - self._loaded_at < self._reload_interval:
+            return False
+        with self._db.transaction() as session:
+            self._dids = frozenset(hosted_dids(session))
+        self._loaded_at = now
+        return did in self._dids

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import re
 import zlib
 from collections.abc import Iterable
 
 MIN_LIST_LENGTH = 131_072
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class StatusListError(ValueError):
@@ -38,6 +40,8 @@ def decode(encoded: str) -> bytes:
     if not isinstance(encoded, str) or not encoded.startswith("u"):
         raise StatusListError("encodedList must be a multibase base64url string (prefix 'u')")
     body = encoded[1:]
+    if not _BASE64URL.match(body):
+        raise StatusListError("encodedList has characters outside the base64url alphabet")
     try:
         compressed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError) as error:
@@ -49,6 +53,8 @@ def decode(encoded: str) -> bytes:
         raise StatusListError("encodedList is not GZIP-compressed") from error
     if decompressor.unconsumed_tail:
         raise StatusListError(f"encodedList decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
+    if not decompressor.eof or decompressor.unused_data:
+        raise StatusListError("encodedList is a truncated GZIP stream or has data after it")
     return bits
 
 

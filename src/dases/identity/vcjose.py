@@ -8,10 +8,8 @@ signed before a key rotation still verify), the signature, the validity period a
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,15 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from joserfc import jws
-from joserfc.errors import JoseError
 
-from dases.identity import statuslist
-from dases.identity.keys import ACCEPTED_ALGORITHMS, SIGNING_ALGORITHM, Signer, import_public_jwk
-from dases.identity.resolver import ResolutionError
-from dases.identity.resolver import DidResolver
-from dases.identity.tokens import parse_unverified
-from dases.errors import Unauthorized
+from dases.identity import jws, statuslist
+from dases.identity.keys import Signer
+from dases.identity.resolver import DidResolver, ResolutionError
 from dases.identity.vcdm import Violation, parse_datetime, validate_credential
 
 VC_MEDIA_TYPE = "application/vc+jwt"
@@ -61,9 +54,7 @@ class CredentialCheck:
 
 
 def sign_credential(credential: dict[str, Any], signer: Signer) -> str:
-    header = {"alg": SIGNING_ALGORITHM, "kid": signer.kid, "typ": "vc+jwt", "cty": "vc"}
-    payload = json.dumps(credential, separators=(",", ":"), ensure_ascii=False).encode()
-    return jws.serialize_compact(header, payload, signer.key, algorithms=[SIGNING_ALGORITHM])
+    return jws.sign({"typ": "vc+jwt", "cty": "vc"}, credential, signer)
 
 
 def issuer_id(credential: dict[str, Any]) -> str | None:
@@ -90,11 +81,10 @@ def verify_credential(
 ) -> CredentialCheck:
     """Verify a `vc+jwt`; `status_lists=None` skips the status check (used for status lists)."""
     try:
-        header, credential = parse_unverified(token.strip())
-    except Unauthorized as error:
-        return _fail(CredentialFault.MALFORMED, error.detail)
-    if header.get("alg") not in ACCEPTED_ALGORITHMS:
-        return _fail(CredentialFault.MALFORMED, f"the credential algorithm must be one of {', '.join(ACCEPTED_ALGORITHMS)}")
+        parsed = jws.parse(token.strip())
+    except jws.MalformedJws as error:
+        return _fail(CredentialFault.MALFORMED, str(error))
+    header, credential = parsed.header, parsed.payload
     if header.get("typ") not in ("vc+jwt", "application/vc+jwt") or header.get("cty") not in (None, "vc", "application/vc"):
         return _fail(CredentialFault.MALFORMED, "the JWS header must say typ vc+jwt (and cty vc when present)")
     violations = validate_credential(credential)
@@ -112,11 +102,7 @@ def verify_credential(
         return _fail(CredentialFault.UNRESOLVABLE_ISSUER, f"the issuer DID cannot be resolved: {error}", credential)
     if jwk is None:
         return _fail(CredentialFault.BAD_SIGNATURE, f"{kid} is not an assertion key of {issuer}", credential)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            jws.deserialize_compact(token.strip(), import_public_jwk(jwk), algorithms=list(ACCEPTED_ALGORITHMS))
-    except (JoseError, ValueError) as error:
+    if not jws.signature_is_valid(parsed, jwk):
         return _fail(CredentialFault.BAD_SIGNATURE, f"the credential signature does not verify with {kid}", credential)
 
     moment = now or datetime.now(UTC)
