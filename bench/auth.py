@@ -18,24 +18,52 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import uuid
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
+from dases.app import create_app
 from dases.db import Database
+from dases.identity.api import CallerOut, ParticipantOut
+from dases.identity.auth import Caller
 from dases.identity import service as identity
 from dases.identity.keys import KeySealer
 from dases.identity.replay import DatabaseReplayGuard, MemoryReplayGuard, ReplayGuard
 from dases.identity.resolver import DidResolver
 from dases.identity.tokens import sign_call_token, verify_call_token
+from dases.node import SessionDep
+from dases.settings import Settings
 
 NODE_SECRET = "bench-node-secret-0123456789"
+
+
+@contextmanager
+def fresh_database(server_url: str | None, directory: Path, name: str) -> Iterator[str]:
+    """An empty database for one measurement: a SQLite file, or a PostgreSQL schema dropped after."""
+    if not server_url:
+        yield f"sqlite:///{directory / f'{name}.sqlite3'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(server_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        separator = "&" if "?" in server_url else "?"
+        yield f"{server_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
 
 
 def median_per_item(durations: list[float], per_round: int) -> float:
@@ -100,24 +128,28 @@ def serve(port: int, data_dir: Path, database_url: str) -> None:
     """The node under test, plus one unauthenticated twin of /identity/whoami."""
     import uvicorn
 
-    from dases.app import create_app
-    from dases.identity.api import CallerOut
-    from dases.settings import Settings
-
     app = create_app(Settings(port=port, data_dir=data_dir, database_url=database_url, node_secret=NODE_SECRET))
 
     @app.get("/bench/anonymous", response_model=CallerOut)
     def anonymous() -> CallerOut:
         return CallerOut(did="did:web:anonymous", kid="did:web:anonymous#0", audience="did:web:anonymous")
 
+    @app.get("/bench/read/anonymous", response_model=ParticipantOut)
+    def read_anonymous(session: SessionDep) -> ParticipantOut:
+        return ParticipantOut(**identity.get_participant(session, "callee").__dict__)
+
+    @app.get("/bench/read/protected", response_model=ParticipantOut)
+    def read_protected(caller: Caller, session: SessionDep) -> ParticipantOut:
+        return ParticipantOut(**identity.get_participant(session, "callee").__dict__)
+
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def bench_latency(database_url: str | None, calls: int, warmup: int) -> tuple[float, float]:
-    """Median milliseconds of the authenticated call and of its unauthenticated twin."""
-    with tempfile.TemporaryDirectory() as tmp:
+def bench_latency(database_url: str | None, calls: int, warmup: int) -> dict[str, float]:
+    """Median milliseconds of authenticated calls and of their unauthenticated twins: the
+    smallest protected route (/identity/whoami, no work) and a route reading one row."""
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(database_url, Path(tmp), "node") as url:
         data_dir = Path(tmp)
-        url = database_url or f"sqlite:///{data_dir / 'node.sqlite3'}"
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         db = Database(url)
@@ -145,25 +177,29 @@ def bench_latency(database_url: str | None, calls: int, warmup: int) -> tuple[fl
                     if time.monotonic() > deadline:
                         raise RuntimeError("the benchmark node did not start")
                     time.sleep(0.1)
-                authenticated: list[float] = []
-                anonymous: list[float] = []
+                pairs = {
+                    "noop": ("/bench/anonymous", "/identity/whoami"),
+                    "read": ("/bench/read/anonymous", "/bench/read/protected"),
+                }
+                samples: dict[str, list[float]] = {f"{kind}/{side}": [] for kind in pairs for side in ("anonymous", "signed")}
                 for index in range(warmup + calls):
-                    start = time.perf_counter()
-                    response = client.get("/bench/anonymous")
-                    anonymous_time = time.perf_counter() - start
-                    assert response.status_code == 200, response.text
-                    start = time.perf_counter()
-                    token = sign_call_token(signer, audience)
-                    response = client.get("/identity/whoami", headers={"Authorization": f"Bearer {token}"})
-                    authenticated_time = time.perf_counter() - start
-                    assert response.status_code == 200, response.text
-                    if index >= warmup:
-                        anonymous.append(anonymous_time)
-                        authenticated.append(authenticated_time)
+                    for kind, (open_path, protected_path) in pairs.items():
+                        start = time.perf_counter()
+                        response = client.get(open_path)
+                        anonymous_time = time.perf_counter() - start
+                        assert response.status_code == 200, response.text
+                        start = time.perf_counter()
+                        token = sign_call_token(signer, audience)
+                        response = client.get(protected_path, headers={"Authorization": f"Bearer {token}"})
+                        signed_time = time.perf_counter() - start
+                        assert response.status_code == 200, response.text
+                        if index >= warmup:
+                            samples[f"{kind}/anonymous"].append(anonymous_time)
+                            samples[f"{kind}/signed"].append(signed_time)
         finally:
             server.terminate()
             server.wait(timeout=10)
-    return statistics.median(authenticated) * 1e3, statistics.median(anonymous) * 1e3
+    return {name: statistics.median(values) * 1e3 for name, values in samples.items()}
 
 
 def main() -> None:
@@ -181,8 +217,7 @@ def main() -> None:
         serve(args.serve, args.data_dir, args.database_url)
         return
 
-    with tempfile.TemporaryDirectory() as tmp:
-        verify_url = args.database_url or f"sqlite:///{Path(tmp) / 'verify.sqlite3'}"
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url, Path(tmp), "verify") as verify_url:
         verify_us, database_us, bare_us = bench_verification(verify_url, args.tokens, args.rounds)
     backend = "PostgreSQL" if (args.database_url or "").startswith("postgresql") else "SQLite"
     print(f"token verification: median {verify_us:.1f} us/token (target <= 200 us); "
@@ -190,9 +225,12 @@ def main() -> None:
     print(f"token verification with the {backend} replay store (DASES_REPLAY_STORE=database): "
           f"median {database_us:.1f} us/token; ratio to bare verify {database_us / bare_us:.2f}x")
 
-    auth_ms, anon_ms = bench_latency(args.database_url, args.calls, args.warmup)
-    print(f"HTTP call on loopback ({backend}): authenticated median {auth_ms:.3f} ms, "
-          f"unauthenticated median {anon_ms:.3f} ms; ratio {auth_ms / anon_ms:.2f}x (target <= 1.3x)")
+    medians = bench_latency(args.database_url, args.calls, args.warmup)
+    for kind, label in (("noop", "no-op route (/identity/whoami)"), ("read", "route reading one row")):
+        signed, anonymous = medians[f"{kind}/signed"], medians[f"{kind}/anonymous"]
+        print(f"HTTP call on loopback, {label}, {backend}: signed median {signed:.3f} ms "
+              f"(token signed by the caller, verified by the node), unsigned twin {anonymous:.3f} ms; "
+              f"ratio {signed / anonymous:.2f}x (target <= 1.3x); overhead {1e3 * (signed - anonymous):.0f} us")
 
 
 if __name__ == "__main__":
