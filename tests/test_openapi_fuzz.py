@@ -3,6 +3,7 @@ no 5xx, and every response matches what the schema declares (status, media type,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def node_schema(tmp_path: Path, database_url: str) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
+#: Examples per operation; raise it (DASES_FUZZ_EXAMPLES=500) for a deeper run.
+FUZZ_EXAMPLES = int(os.environ.get("DASES_FUZZ_EXAMPLES", "60"))
+
 CHECKS: list[Callable[..., object]] = [
     not_a_server_error,
     response_schema_conformance,
@@ -59,7 +63,7 @@ def test_every_operation_answers_within_its_schema(node_schema: schemathesis.Bas
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def exercise(case: Case) -> None:
             case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, checks=CHECKS)
 

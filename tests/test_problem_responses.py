@@ -104,3 +104,9 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/identity/whoami" in schema["paths"] and "/registry/applications" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_nul_character_is_refused_naming_the_field_and_nothing_is_stored(client: TestClient) -> None:
+    body = assert_problem(client.post("/participants", json={"slug": "nul", "name": "a\u0000b"}, headers=ADMIN), 422)
+    assert body["errors"][0]["field"] == "body.name" and body["errors"][0]["rule"] == "nul_character"
+    assert client.get("/participants/nul").status_code == 404

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dases.errors import problem_responses
+from dases.types import Text
 from dases.identity import service, vcjose
 from dases.identity.auth import Caller
 from dases.node import AdminDep, NodeDep, SessionDep
@@ -28,7 +29,7 @@ class ParticipantOut(BaseModel):
 
 class ParticipantIn(BaseModel):
     slug: str = Field(pattern=service.SLUG_PATTERN, max_length=63, examples=["edtech-a"])
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S", examples=["EdTech A"])
+    name: Text = Field(min_length=1, max_length=200, pattern=r"\S", examples=["EdTech A"])
 
 
 class CallerOut(BaseModel):

@@ -57,6 +57,11 @@ def create_participant(session: Session, sealer: KeySealer, base_url: str, slug:
         )
     if not name.strip():
         raise InvalidInput("participant name must not be blank", errors=[FieldError("name", "blank", "must not be blank")])
+    if "\x00" in name:
+        raise InvalidInput(
+            "participant name must not contain NUL characters",
+            errors=[FieldError("name", "nul_character", "must not contain NUL (U+0000) characters")],
+        )
     if session.get(Participant, slug) is not None:
         raise Conflict(f"a participant {slug!r} already exists on this node")
     participant = Participant(slug=slug, name=name.strip(), did=participant_did(base_url, slug), created_at=utcnow())

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from dases.errors import problem_responses
+from dases.types import Text
 from dases.identity.auth import Caller
 from dases.identity.vcjose import VC_MEDIA_TYPE
 from dases.node import AdminDep, NodeDep, SessionDep
@@ -23,7 +24,7 @@ _VC_RESPONSE = {200: {"content": {VC_MEDIA_TYPE: {"schema": {"type": "string"}}}
 
 
 class MemberApplicationIn(BaseModel):
-    legal_name: str = Field(min_length=1, max_length=300, pattern=r"\S", examples=["Lycée Jean Moulin"])
+    legal_name: Text = Field(min_length=1, max_length=300, pattern=r"\S", examples=["Lycée Jean Moulin"])
     registration_number: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9 ./-]+$", examples=["19690001200018"])
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code", examples=["FR"])
     roles: list[Role] = Field(min_length=1, max_length=len(Role))
