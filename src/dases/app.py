@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 import dases
 from dases.errors import DasesError, install_problem_handlers, problem_responses
+from dases.catalog.api import router as catalog_router
 from dases.identity.api import router as identity_router
+from dases.negotiation.api import router as negotiation_router
 from dases.node import Node, NodeDep
 from dases.registry.api import router as registry_router
 from dases.settings import Settings
@@ -58,4 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(identity_router)
     app.include_router(registry_router)
+    app.include_router(catalog_router)
+    app.include_router(negotiation_router)
     return app

@@ -1,0 +1,1 @@
+"""Dataspace Protocol contract negotiation, provider and consumer side; agreements signed by both."""

@@ -1,0 +1,5 @@
+"""HTTP routes of the Dataspace Protocol contract negotiation."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["negotiation"])
