@@ -114,6 +114,7 @@ def _settings(tmp_path: Path, database_url: str, port: int, **overrides: object)
         "node_secret": f"test-node-secret-{port}-0123456789",
         "admin_token": ADMIN_TOKEN,
         "status_list_cache_seconds": 0,
+        "dsp_schema_dir": SHARED / "specs" / "dsp",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

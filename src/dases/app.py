@@ -13,7 +13,9 @@ import dases
 from dases.errors import DasesError, install_problem_handlers, problem_responses
 from dases.catalog.api import router as catalog_router
 from dases.identity.api import router as identity_router
+from dases.negotiation.adapters import build_negotiator
 from dases.negotiation.api import router as negotiation_router
+from dases.negotiation.sweeper import start_sweeper
 from dases.node import Node, NodeDep
 from dases.registry.api import router as registry_router
 from dases.settings import Settings
@@ -33,11 +35,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A node: storage migrated, identity and registry routes, problem responses everywhere."""
     settings = settings or Settings()
     node = Node.start(settings)
+    negotiator = build_negotiator(node)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        node.close()
+        stop_sweeper = start_sweeper(negotiator, settings.negotiation_sweep_seconds)
+        try:
+            yield
+        finally:
+            stop_sweeper()
+            node.close()
 
     app = FastAPI(
         title="DASES node",
@@ -46,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
+    app.state.negotiator = negotiator
     install_problem_handlers(app)
 
     @app.get("/healthz", response_model=Health, tags=["node"], responses=problem_responses(503))

@@ -56,6 +56,12 @@ class DasesError(Exception):
         self.reason = reason
         self.headers = headers or {}
 
+    media_type: str = PROBLEM_MEDIA_TYPE
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        """The response body; protocol-specific errors (DSP) override it with their own shape."""
+        return self.problem(instance)
+
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_PREFIX + self.slug,
@@ -135,12 +141,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def problem_response(error: DasesError, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        error.problem(instance),
-        status_code=error.status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=error.headers,
-    )
+    return JSONResponse(error.body(instance), status_code=error.status, media_type=error.media_type, headers=error.headers)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:

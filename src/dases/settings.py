@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"],
         description="Hosts whose did:web documents may be fetched over plain HTTP (loopback only by default).",
     )
+    dsp_schema_dir: Path | None = Field(
+        default=None,
+        description="Directory of the Dataspace Protocol JSON Schemas; when set, every DSP message sent and received is validated against them.",
+    )
+    negotiation_timeout_seconds: float = Field(default=300.0, gt=0, description="A negotiation that does not move for this long is terminated.")
+    negotiation_sweep_seconds: float = Field(default=10.0, gt=0, description="How often stale negotiations are looked for.")
     status_list_cache_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "info"
 

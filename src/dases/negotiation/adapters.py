@@ -1,0 +1,36 @@
+"""How negotiation reaches the catalog (published offers) and the policy engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dases.negotiation.messages import DspSchemas
+from dases.negotiation.service import Negotiator
+from dases.node import Node
+
+
+class CatalogOffers:
+    """Published offers, from the provider's catalog."""
+
+    def find(self, session: Session, provider_slug: str, offer_id: str) -> dict[str, Any] | None:
+        from dases.catalog import service as catalog
+
+        return catalog.find_offer(session, provider_slug, offer_id)
+
+
+class OdrlJudge:
+    """The ODRL engine, in the negotiation scope; it fails closed."""
+
+    def decide(self, policy: dict[str, Any], context: dict[str, Any]) -> tuple[bool, list[str]]:
+        from dases.policy import service as policy_service
+
+        decision = policy_service.decide(policy, "negotiation", context)
+        return decision.allowed, list(decision.reasons)
+
+
+def build_negotiator(node: Node) -> Negotiator:
+    settings = node.settings
+    schemas = DspSchemas(settings.dsp_schema_dir) if settings.dsp_schema_dir else None
+    return Negotiator(node, CatalogOffers(), OdrlJudge(), schemas=schemas, timeout_seconds=settings.negotiation_timeout_seconds)
