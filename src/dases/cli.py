@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session
 
 import dases
 from dases.errors import DasesError
+from dases.negotiation.cli import negotiate
 from dases.node import Node
 from dases.settings import load_settings
 
 app = typer.Typer(help="DASES: a node of the Data Space Education & Skills.", no_args_is_help=True)
 participant_app = typer.Typer(help="Participants hosted on this node.", no_args_is_help=True)
 app.add_typer(participant_app, name="participant")
+app.command("negotiate")(negotiate)
 console = Console()
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]

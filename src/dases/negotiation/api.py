@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from dases.errors import Conflict, problem_responses
+from dases.errors import Conflict, FieldError, InvalidInput, problem_responses
 from dases.identity.auth import Caller
 from dases.identity.service import SLUG_PATTERN
 from dases.negotiation import service
@@ -154,7 +154,8 @@ def agreement(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiator
 
 class StartNegotiationIn(BaseModel):
     provider_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://", description="The provider's DSP endpoint, …/participants/SLUG/dsp")
-    offer: dict[str, Any] = Field(description="The ODRL Offer requested, as the provider's catalog publishes it (with @id and target).")
+    offer_id: str | None = Field(default=None, min_length=1, max_length=200, description="An offer of the provider's catalog, fetched from it.")
+    offer: dict[str, Any] | None = Field(default=None, description="Or the ODRL Offer itself (with @id and target), e.g. with changed terms.")
 
 
 class OfferToConsumerIn(BaseModel):
@@ -204,7 +205,7 @@ def _out(session: Any, negotiation: Negotiation, with_events: bool = True) -> Ne
     return out
 
 
-_ADMIN_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
+_ADMIN_ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 502)
 
 
 def _local(negotiator: service.Negotiator, slug: str, negotiation_id: str) -> NegotiationOut:
@@ -215,7 +216,13 @@ def _local(negotiator: service.Negotiator, slug: str, negotiation_id: str) -> Ne
 @router.post("/participants/{slug}/negotiations", status_code=201, response_model=NegotiationOut, dependencies=[AdminDep], responses=_ADMIN_ERRORS)
 def start(slug: Slug, body: StartNegotiationIn, negotiator: NegotiatorDep) -> NegotiationOut:
     """Negotiate as consumer: send the request to the provider; follow the state here."""
-    negotiation_id = service.consumer_request(negotiator, slug, body.provider_url, body.offer)
+    if (body.offer is None) == (body.offer_id is None):
+        raise InvalidInput(
+            "give exactly one of offer_id (looked up in the provider's catalog) or offer",
+            errors=[FieldError("body.offer_id", "one_of", "exactly one of offer_id and offer is required")],
+        )
+    offer = body.offer or service.find_remote_offer(negotiator, slug, body.provider_url, body.offer_id or "")
+    negotiation_id = service.consumer_request(negotiator, slug, body.provider_url, offer)
     return _local(negotiator, slug, negotiation_id)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dases.db import utcnow
-from dases.errors import DasesError, FieldError, InvalidInput, NotFound
+from dases.errors import DasesError, FieldError, InvalidInput, NotFound, UpstreamError
 from dases.identity import service as identity
 from dases.identity.client import SignedCallAuth
 from dases.identity.did import InvalidDid, did_web_document_url, did_web_for
@@ -473,6 +473,33 @@ def consumer_verify(negotiator: Negotiator, negotiation_id: str) -> None:
 
 
 # --- local actions (management API) -------------------------------------------------------
+
+
+def find_remote_offer(negotiator: Negotiator, slug: str, provider_url: str, offer_id: str) -> dict[str, Any]:
+    """The offer `offer_id` from the provider's DSP catalog, with its dataset as `target`."""
+    provider_url = provider_url.rstrip("/")
+    provider_did = did_for_connector_url(provider_url)
+    node = negotiator.node
+    with node.db.transaction() as session:
+        signer = identity.signer_for(session, node.sealer, slug)
+    message = envelope("CatalogRequestMessage", filter=[])
+    try:
+        response = node.http.post(f"{provider_url}/catalog/request", json=message, auth=SignedCallAuth(signer, provider_did))
+    except httpx.HTTPError as error:
+        raise UpstreamError(f"the provider's catalog at {provider_url} cannot be reached: {type(error).__name__}") from error
+    if response.status_code != 200:
+        raise UpstreamError(f"the provider's catalog answered {response.status_code}: {response.text[:300]}")
+    try:
+        catalog = response.json()
+    except ValueError as error:
+        raise UpstreamError("the provider's catalog is not JSON") from error
+    datasets = catalog.get("dataset", []) if isinstance(catalog, dict) else []
+    for dataset in datasets if isinstance(datasets, list) else []:
+        for offer in dataset.get("hasPolicy", []) if isinstance(dataset, dict) else []:
+            if isinstance(offer, dict) and offer.get("@id") == offer_id:
+                return {**offer, "target": dataset.get("@id")}
+    raise NotFound(f"the provider's catalog at {provider_url} has no offer {offer_id}")
+
 
 
 def consumer_request(negotiator: Negotiator, slug: str, provider_url: str, offer: dict[str, Any]) -> str:
