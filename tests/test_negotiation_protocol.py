@@ -292,3 +292,129 @@ def test_a_silent_provider_leaves_the_request_terminated_after_the_timeout(start
         assert provider["termination_code"] == "timeout"
     finally:
         gate.set()
+
+
+# --- The DSP TCK negotiation scenarios not covered above, by their TCK ids -----------------
+
+
+class GatedJudge(Judge):
+    """Holds the provider's decision until released, to observe the state before it."""
+
+    def __init__(self, allow: bool = True) -> None:
+        super().__init__(allow)
+        self.gate = threading.Event()
+
+    def decide(self, policy: dict[str, Any], context: dict[str, Any]) -> tuple[bool, list[str]]:
+        self.gate.wait(30)
+        return super().decide(policy, context)
+
+
+def _offered(pair: Pair) -> tuple[dict[str, Any], dict[str, Any]]:
+    started = pair.request({**OFFER, "permission": [{"action": "use"}]})
+    consumer = pair.wait(pair.consumer, "school-b", started["id"], "OFFERED")
+    return consumer, pair.provider_side(consumer)
+
+
+def _accepted(pair: Pair, judge: GatedJudge) -> tuple[dict[str, Any], dict[str, Any]]:
+    consumer, provider = _offered(pair)
+    pair.provider.app.state.negotiator.judge = judge
+    with pair.admin(pair.consumer) as admin:
+        assert admin.post(f"/participants/school-b/negotiations/{consumer['id']}/accept").status_code == 200
+    pair.wait(pair.provider, "edtech-a", provider["id"], "ACCEPTED")
+    return pair.wait(pair.consumer, "school-b", consumer["id"], "ACCEPTED"), provider
+
+
+def test_cn_02_02_consumer_terminates_while_requested(pair: Pair) -> None:
+    gate = threading.Event()
+    pair.provider.app.state.negotiator.offers = Offers(OFFER, gate=gate)
+    try:
+        started = pair.request()
+        provider = pair.provider_side(pair.show(pair.consumer, "school-b", started["id"]))
+        assert provider["state"] == "REQUESTED"
+        with pair.admin(pair.consumer) as admin:
+            assert admin.post(f"/participants/school-b/negotiations/{started['id']}/terminate", json={"reason": "changed my mind"}).status_code == 200
+        pair.wait(pair.provider, "edtech-a", provider["id"], "TERMINATED")
+    finally:
+        gate.set()
+
+
+def test_cn_02_06_offer_accepted_then_provider_terminates(pair: Pair) -> None:
+    judge = GatedJudge(allow=False)
+    consumer, provider = _accepted(pair, judge)
+    judge.gate.set()
+    assert pair.wait(pair.consumer, "school-b", consumer["id"], "TERMINATED")["termination_code"] == "policy-denied"
+    pair.wait(pair.provider, "edtech-a", provider["id"], "TERMINATED")
+
+
+def _refused(response: httpx.Response, code: str = "illegal-transition") -> None:
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code and SCHEMAS.errors(response.json()) == []
+
+
+def test_cn_03_01_termination_after_finalized_is_refused(pair: Pair) -> None:
+    consumer = pair.wait(pair.consumer, "school-b", pair.request()["id"], "FINALIZED")
+    pair.wait(pair.provider, "edtech-a", pair.provider_side(consumer)["id"], "FINALIZED")
+    message = _dsp_message("ContractNegotiationTerminationMessage", providerPid=consumer["provider_pid"], consumerPid=consumer["consumer_pid"])
+    with pair.dsp_as_consumer() as client:
+        _refused(client.post(f"/negotiations/{consumer['provider_pid']}/termination", json=message))
+
+
+def test_cn_03_03_verification_while_accepted_is_refused(pair: Pair) -> None:
+    judge = GatedJudge()
+    consumer, _provider = _accepted(pair, judge)
+    try:
+        message = _dsp_message("ContractAgreementVerificationMessage", providerPid=consumer["provider_pid"], consumerPid=consumer["consumer_pid"])
+        with pair.dsp_as_consumer() as client:
+            _refused(client.post(f"/negotiations/{consumer['provider_pid']}/agreement/verification", json=message))
+    finally:
+        judge.gate.set()
+
+
+def test_cn_03_04_a_second_counter_request_in_a_row_is_refused(pair: Pair) -> None:
+    consumer, _provider = _offered(pair)
+    pair.provider.app.state.negotiator.offers = Offers(OFFER, gate=threading.Event())  # hold the next decision
+    message = _dsp_message("ContractRequestMessage", providerPid=consumer["provider_pid"], consumerPid=consumer["consumer_pid"], offer=OFFER)
+    with pair.dsp_as_consumer() as client:
+        assert client.post(f"/negotiations/{consumer['provider_pid']}/request", json=message).status_code == 200
+        _refused(client.post(f"/negotiations/{consumer['provider_pid']}/request", json=message))
+    pair.provider.app.state.negotiator.offers.gate.set()
+
+
+@pytest.mark.parametrize(
+    ("tck_id", "setup", "kind", "path"),
+    [
+        ("CN_C:03-01", "requested", "FINALIZED", "events"),
+        ("CN_C:03-02", "offered", "ContractAgreementMessage", "agreement"),
+        ("CN_C:03-03", "offered", "FINALIZED", "events"),
+        ("CN_C:03-04", "accepted", "FINALIZED", "events"),
+        ("CN_C:03-05", "accepted", "ContractOfferMessage", "offers"),
+    ],
+)
+def test_consumer_refuses_provider_messages_out_of_order(pair: Pair, tck_id: str, setup: str, kind: str, path: str) -> None:
+    judge = GatedJudge()
+    gate = threading.Event()
+    try:
+        if setup == "requested":
+            pair.provider.app.state.negotiator.offers = Offers(OFFER, gate=gate)
+            consumer = pair.show(pair.consumer, "school-b", pair.request()["id"])
+            deadline = time.monotonic() + 10
+            while consumer["provider_pid"] is None and time.monotonic() < deadline:
+                consumer = pair.show(pair.consumer, "school-b", consumer["id"])
+        elif setup == "offered":
+            consumer, _ = _offered(pair)
+        else:
+            consumer, _ = _accepted(pair, judge)
+        pids = {"providerPid": consumer["provider_pid"], "consumerPid": consumer["consumer_pid"]}
+        if kind == "FINALIZED":
+            message = _dsp_message("ContractNegotiationEventMessage", eventType="FINALIZED", **pids)
+        elif kind == "ContractAgreementMessage":
+            agreement = {"@id": "urn:uuid:forged", "@type": "Agreement", "target": TARGET, "assigner": pair.provider.did("edtech-a"), "assignee": pair.consumer.did("school-b"), "permission": [{"action": "use"}]}
+            message = _dsp_message(kind, agreement=agreement, **pids)
+        else:
+            message = _dsp_message(kind, offer=OFFER, **pids)
+        with pair.dsp_as_provider() as client:
+            _refused(client.post(f"/negotiations/{consumer['consumer_pid']}/{path}", json=message))
+        assert pair.show(pair.consumer, "school-b", consumer["id"])["state"] == consumer["state"], tck_id
+    finally:
+        gate.set()
+        judge.gate.set()

@@ -58,3 +58,5 @@ def test_a_repeated_message_is_recognised() -> None:
     assert is_repetition("ACCEPTED", Role.CONSUMER, State.ACCEPTED, "ACCEPTED")
     assert not is_repetition("ACCEPTED", Role.CONSUMER, State.OFFERED, "ContractOfferMessage")
     assert not is_repetition("ContractAgreementMessage", Role.PROVIDER, State.AGREED, "ACCEPTED")
+    # A second counter-request in a row is not a retry: DSP forbids REQUESTED -> REQUESTED.
+    assert not is_repetition("ContractRequestMessage", Role.CONSUMER, State.REQUESTED, "ContractRequestMessage")

@@ -57,7 +57,12 @@ def next_state(kind: str, sender: Role, current: State | None) -> State:
     return target
 
 
+#: Messages that may legally follow themselves as counters (a new request after an offer...):
+#: sent twice in a row they are not a retry but an illegal transition (DSP TCK CN:03-04).
+COUNTER_MESSAGES = frozenset({"ContractRequestMessage", "ContractOfferMessage"})
+
+
 def is_repetition(kind: str, sender: Role, current: State | None, last_received: str | None) -> bool:
     """Whether the message repeats the one that brought the negotiation to its current state."""
     entry = TRANSITIONS.get((kind, sender))
-    return entry is not None and current == entry[1] and last_received == kind
+    return entry is not None and kind not in COUNTER_MESSAGES and current == entry[1] and last_received == kind
