@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from dases.identity.client import signed_client
 from dases.identity.resolver import DidResolver
 from dases.negotiation.agreements import verify_agreement_signature
+from dases.negotiation.adapters import OdrlJudge
 from dases.negotiation.messages import DSP_CONTEXT, DspSchemas
 
 from .conftest import ADMIN_TOKEN, SHARED, RunningNode
@@ -49,12 +50,12 @@ class Offers:
         return self.offers.get(offer_id)
 
 
-class Judge:
-    def __init__(self, allow: bool = True) -> None:
-        self.allow = allow
-
-    def decide(self, policy: dict[str, Any], context: dict[str, Any]) -> tuple[bool, list[str]]:
-        return (True, []) if self.allow else (False, ["purpose learning-analytics is not allowed for this recipient"])
+EXPIRED_OFFER = {
+    "@id": "urn:uuid:0d1b8f0e-3333-4e3a-9c7f-000000000003",
+    "@type": "Offer",
+    "target": TARGET,
+    "permission": [{"action": "use", "constraint": [{"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2020-01-01T00:00:00Z"}]}],
+}
 
 
 class Pair:
@@ -63,8 +64,7 @@ class Pair:
         self.provider.add_participant("edtech-a")
         self.consumer = start_node(**consumer_settings)
         self.consumer.add_participant("school-b")
-        self.provider.app.state.negotiator.offers = Offers(OFFER)
-        self.provider.app.state.negotiator.judge = Judge()
+        self.provider.app.state.negotiator.offers = Offers(OFFER, EXPIRED_OFFER)
 
     @property
     def provider_url(self) -> str:
@@ -201,11 +201,10 @@ def test_unknown_offer_ends_terminated_with_the_reason(pair: Pair) -> None:
 
 
 def test_policy_refusal_ends_terminated_with_the_reason(pair: Pair) -> None:
-    pair.provider.app.state.negotiator.judge = Judge(allow=False)
-    started = pair.request()
+    started = pair.request(EXPIRED_OFFER)
     consumer = pair.wait(pair.consumer, "school-b", started["id"], "TERMINATED")
     assert consumer["termination_code"] == "policy-denied"
-    assert "not allowed" in consumer["termination_reason"]
+    assert "dateTime lteq 2020-01-01T00:00:00Z does not hold" in consumer["termination_reason"]
 
 
 def _dsp_message(kind: str, **members: Any) -> dict[str, Any]:
@@ -297,16 +296,16 @@ def test_a_silent_provider_leaves_the_request_terminated_after_the_timeout(start
 # --- The DSP TCK negotiation scenarios not covered above, by their TCK ids -----------------
 
 
-class GatedJudge(Judge):
-    """Holds the provider's decision until released, to observe the state before it."""
+class GatedJudge(OdrlJudge):
+    """The node's ODRL judge, holding its decision until released, to observe the state before it."""
 
-    def __init__(self, allow: bool = True) -> None:
-        super().__init__(allow)
+    def __init__(self, deny: bool = False) -> None:
+        self.deny = deny
         self.gate = threading.Event()
 
     def decide(self, policy: dict[str, Any], context: dict[str, Any]) -> tuple[bool, list[str]]:
         self.gate.wait(30)
-        return super().decide(policy, context)
+        return super().decide(EXPIRED_OFFER if self.deny else policy, context)
 
 
 def _offered(pair: Pair) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -339,7 +338,7 @@ def test_cn_02_02_consumer_terminates_while_requested(pair: Pair) -> None:
 
 
 def test_cn_02_06_offer_accepted_then_provider_terminates(pair: Pair) -> None:
-    judge = GatedJudge(allow=False)
+    judge = GatedJudge(deny=True)
     consumer, provider = _accepted(pair, judge)
     judge.gate.set()
     assert pair.wait(pair.consumer, "school-b", consumer["id"], "TERMINATED")["termination_code"] == "policy-denied"

@@ -6,9 +6,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dases.db import utcnow
 from dases.negotiation.messages import DspSchemas
 from dases.negotiation.service import Negotiator
 from dases.node import Node
+from dases.policy import service as policy_service
+from dases.policy.context import Context, Request, World
 
 
 class CatalogOffers:
@@ -24,9 +27,9 @@ class OdrlJudge:
     """The ODRL engine, in the negotiation scope; it fails closed."""
 
     def decide(self, policy: dict[str, Any], context: dict[str, Any]) -> tuple[bool, list[str]]:
-        from dases.policy import service as policy_service
-
-        decision = policy_service.decide(policy, "negotiation", context)
+        recipient = context.get("recipient")
+        request = Request(assignee=recipient, recipient=recipient, target=policy.get("target"), purpose=context.get("purpose"))
+        decision = policy_service.decide(policy, "negotiation", Context(request, World(now=utcnow())))
         return decision.allowed, list(decision.reasons)
 
 

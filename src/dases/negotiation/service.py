@@ -402,12 +402,32 @@ def provider_decide(negotiator: Negotiator, negotiation_id: str) -> None:
     _act(negotiator, negotiation_id, step)
 
 
+def declared_purpose(offer: dict[str, Any]) -> str | None:
+    """The purpose the consumer commits to by requesting an offer that constrains it.
+
+    In the negotiation scope a purpose constraint is a commitment, not a fact to check: the
+    consumer declares it by asking for these terms, and each transfer checks it again.
+    """
+    pending: list[Any] = list(offer.get("permission", [])) if isinstance(offer.get("permission"), list) else []
+    while pending:
+        item = pending.pop(0)
+        if not isinstance(item, dict):
+            continue
+        if str(item.get("leftOperand", "")).rsplit(":", 1)[-1].rsplit("/", 1)[-1] == "purpose" and isinstance(item.get("rightOperand"), str):
+            return item["rightOperand"]
+        for key in ("constraint", "and", "or", "xone", "andSequence"):
+            if isinstance(item.get(key), list):
+                pending.extend(item[key])
+    return None
+
+
 def _agree_step(negotiator: Negotiator, published: dict[str, Any] | None = None) -> Callable[[Session, Negotiation], tuple[str, dict[str, Any]] | None]:
     def step(session: Session, negotiation: Negotiation) -> tuple[str, dict[str, Any]] | None:
         if negotiation.state not in (State.REQUESTED.value, State.ACCEPTED.value):
             return None
         offer = published or negotiation.offer or {}
-        allowed, reasons = negotiator.judge.decide(offer, {"recipient": negotiation.counterparty_did, "scope": "negotiation"})
+        facts = {"recipient": negotiation.counterparty_did, "purpose": declared_purpose(negotiation.offer or {})}
+        allowed, reasons = negotiator.judge.decide(offer, facts)
         if not allowed:
             return _terminate_step("policy-denied", "; ".join(reasons) or "the offer policy denies this agreement")(session, negotiation)
         agreement = _agreement_for(session, negotiation, offer)
