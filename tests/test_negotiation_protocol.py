@@ -417,3 +417,19 @@ def test_consumer_refuses_provider_messages_out_of_order(pair: Pair, tck_id: str
     finally:
         gate.set()
         judge.gate.set()
+
+
+def test_repeated_events_are_idempotent(pair: Pair) -> None:
+    judge = GatedJudge()
+    consumer, provider = _accepted(pair, judge)
+    accepted = _dsp_message("ContractNegotiationEventMessage", eventType="ACCEPTED", providerPid=consumer["provider_pid"], consumerPid=consumer["consumer_pid"])
+    with pair.dsp_as_consumer() as client:
+        again = client.post(f"/negotiations/{consumer['provider_pid']}/events", json=accepted)
+    assert again.status_code == 200 and again.json()["state"] == "ACCEPTED"
+    judge.gate.set()
+    consumer = pair.wait(pair.consumer, "school-b", consumer["id"], "FINALIZED")
+    finalized = _dsp_message("ContractNegotiationEventMessage", eventType="FINALIZED", providerPid=consumer["provider_pid"], consumerPid=consumer["consumer_pid"])
+    with pair.dsp_as_provider() as client:
+        repeated = client.post(f"/negotiations/{consumer['consumer_pid']}/events", json=finalized)
+    assert repeated.status_code == 200 and repeated.json()["state"] == "FINALIZED"
+    assert len(pair.show(pair.consumer, "school-b", consumer["id"])["events"]) == len(consumer["events"])
