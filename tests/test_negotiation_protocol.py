@@ -433,3 +433,13 @@ def test_repeated_events_are_idempotent(pair: Pair) -> None:
         repeated = client.post(f"/negotiations/{consumer['consumer_pid']}/events", json=finalized)
     assert repeated.status_code == 200 and repeated.json()["state"] == "FINALIZED"
     assert len(pair.show(pair.consumer, "school-b", consumer["id"])["events"]) == len(consumer["events"])
+
+
+def test_a_token_for_another_participant_of_the_node_is_refused(pair: Pair) -> None:
+    pair.provider.add_participant("other-provider")
+    message = _dsp_message("ContractRequestMessage", consumerPid="urn:uuid:aud-1", offer=OFFER, callbackAddress=pair.consumer_url)
+    with signed_client(pair.consumer.signer("school-b"), pair.provider.did("other-provider"), base_url=pair.provider_url) as client:
+        response = client.post("/negotiations/request", json=message)
+    assert response.status_code == 401 and response.json()["reason"] == "wrong_audience"
+    with signed_client(pair.consumer.signer("school-b"), pair.provider.did("edtech-a"), base_url=f"{pair.provider.url}/participants/ghost/dsp") as client:
+        assert client.post("/negotiations/request", json=message).status_code == 401

@@ -19,7 +19,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from dases.errors import Conflict, FieldError, InvalidInput, problem_responses
+from dases.errors import Unauthorized
 from dases.identity.auth import Caller
+from dases.identity.models import Participant
+from dases.identity.tokens import VerifiedCaller
 from dases.identity.service import SLUG_PATTERN
 from dases.negotiation import service
 from dases.negotiation.messages import negotiation_body
@@ -65,6 +68,17 @@ def get_negotiator(request: Request) -> service.Negotiator:
 NegotiatorDep = Annotated[service.Negotiator, Depends(get_negotiator)]
 
 
+def connector_caller(slug: Slug, caller: Caller, session: SessionDep) -> VerifiedCaller:
+    """The verified caller, if its token is addressed to the participant whose endpoint it calls."""
+    participant = session.get(Participant, slug)
+    if participant is None or caller.audience != participant.did:
+        raise Unauthorized(f"this token is addressed to {caller.audience}, not to the participant of this endpoint", reason="wrong_audience")
+    return caller
+
+
+ConnectorCaller = Annotated[VerifiedCaller, Depends(connector_caller)]
+
+
 def _answer(negotiation: Negotiation, status: int = 200) -> JSONResponse:
     body = negotiation_body(negotiation.provider_pid or "", negotiation.consumer_pid or "", negotiation.state)
     return JSONResponse(body, status_code=status)
@@ -79,7 +93,7 @@ def _later(tasks: BackgroundTasks, act: service.Act | None) -> None:
 
 
 @router.post("/participants/{slug}/dsp/negotiations/request", status_code=201, response_model=DspNegotiation, responses=_DSP_ERRORS)
-def request_negotiation(slug: Slug, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
+def request_negotiation(slug: Slug, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
     """A consumer requests an offer (opens a negotiation): 201 REQUESTED, the decision follows."""
     negotiation, act = service.provider_receive_request(negotiator, session, slug, caller.did, message)
     _later(tasks, act)
@@ -87,7 +101,7 @@ def request_negotiation(slug: Slug, message: Message, caller: Caller, negotiator
 
 
 @router.get("/participants/{slug}/dsp/negotiations/{pid}", response_model=DspNegotiation, responses=_DSP_ERRORS)
-def get_negotiation(slug: Slug, pid: Pid, caller: Caller, session: SessionDep) -> JSONResponse:
+def get_negotiation(slug: Slug, pid: Pid, caller: ConnectorCaller, session: SessionDep) -> JSONResponse:
     """The negotiation's state, for its counterparty only."""
     for role in (service.Role.PROVIDER, service.Role.CONSUMER):
         negotiation = service._find(session, slug, role, pid)
@@ -103,13 +117,13 @@ def _receive(kind: str, slug: str, pid: str, message: Any, caller_did: str, nego
 
 
 @router.post("/participants/{slug}/dsp/negotiations/{pid}/request", response_model=DspNegotiation, responses=_DSP_ERRORS)
-def counter_request(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
+def counter_request(slug: Slug, pid: Pid, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
     """The consumer's counter-request on an offer."""
     return _receive("ContractRequestMessage", slug, pid, message, caller.did, negotiator, session, tasks)
 
 
 @router.post("/participants/{slug}/dsp/negotiations/{pid}/events", response_model=DspNegotiation, responses=_DSP_ERRORS)
-def negotiation_event(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
+def negotiation_event(slug: Slug, pid: Pid, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
     """ACCEPTED (consumer to provider) or FINALIZED (provider to consumer)."""
     event = message.get("eventType") if isinstance(message, dict) else None
     kind = event if event in ("ACCEPTED", "FINALIZED") else "ACCEPTED"
@@ -117,13 +131,13 @@ def negotiation_event(slug: Slug, pid: Pid, message: Message, caller: Caller, ne
 
 
 @router.post("/participants/{slug}/dsp/negotiations/{pid}/agreement/verification", response_model=DspNegotiation, responses=_DSP_ERRORS)
-def agreement_verification(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
+def agreement_verification(slug: Slug, pid: Pid, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
     """The consumer verified and countersigned the agreement."""
     return _receive("ContractAgreementVerificationMessage", slug, pid, message, caller.did, negotiator, session, tasks)
 
 
 @router.post("/participants/{slug}/dsp/negotiations/{pid}/termination", response_model=DspNegotiation, responses=_DSP_ERRORS)
-def termination(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
+def termination(slug: Slug, pid: Pid, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
     """Either party ends the negotiation."""
     return _receive("ContractNegotiationTerminationMessage", slug, pid, message, caller.did, negotiator, session, tasks)
 
@@ -132,19 +146,19 @@ def termination(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiat
 
 
 @router.post("/participants/{slug}/dsp/negotiations/offers", status_code=201, response_model=DspNegotiation, responses=_DSP_ERRORS)
-def initial_offer(slug: Slug, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep) -> JSONResponse:
+def initial_offer(slug: Slug, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep) -> JSONResponse:
     """A provider offers (opens a negotiation): 201 OFFERED, waiting for the consumer's decision."""
     return _answer(service.consumer_receive_offer(negotiator, session, slug, caller.did, message), 201)
 
 
 @router.post("/participants/{slug}/dsp/negotiations/{pid}/offers", response_model=DspNegotiation, responses=_DSP_ERRORS)
-def counter_offer(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
+def counter_offer(slug: Slug, pid: Pid, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
     """The provider's counter-offer on a request."""
     return _receive("ContractOfferMessage", slug, pid, message, caller.did, negotiator, session, tasks)
 
 
 @router.post("/participants/{slug}/dsp/negotiations/{pid}/agreement", response_model=DspNegotiation, responses=_DSP_ERRORS)
-def agreement(slug: Slug, pid: Pid, message: Message, caller: Caller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
+def agreement(slug: Slug, pid: Pid, message: Message, caller: ConnectorCaller, negotiator: NegotiatorDep, session: SessionDep, tasks: BackgroundTasks) -> JSONResponse:
     """The provider's signed agreement; the consumer checks and countersigns it next."""
     return _receive("ContractAgreementMessage", slug, pid, message, caller.did, negotiator, session, tasks)
 
