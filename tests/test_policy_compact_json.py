@@ -111,6 +111,19 @@ def test_prefixed_and_full_iri_spellings_read_the_same() -> None:
     assert policy_from_json(bare) == policy_from_json(prefixed) == policy_from_json(full)
 
 
+def test_a_compact_policy_shares_its_action_with_its_rules() -> None:
+    doc = {
+        "@id": "urn:p",
+        "@type": "Set",
+        "action": "read",
+        "permission": [{"assignee": "did:web:a"}],
+    }
+    policy = policy_from_json(doc)
+
+    assert policy.action == ODRL + "read" and policy.permissions[0].action is None
+    assert policy_to_json(policy) == doc
+
+
 def test_typed_and_iri_right_operands_keep_their_form() -> None:
     doc = {
         "@id": "urn:p",
@@ -266,6 +279,7 @@ def test_the_same_policy_from_turtle_and_from_json_is_the_same_model() -> None:
             "permission[0].assignee: expected an identifier, got a list",
         ),
         ({"@id": "urn:a", "uid": "urn:b"}, "policy.@id: @id and uid disagree"),
+        ({"constraint": [], "permission": [{"action": "use"}]}, "constraint: belongs to a rule"),
         ({"permission": [{"action": "use"}], "odrl:permission": []}, "permission: given twice"),
     ],
 )

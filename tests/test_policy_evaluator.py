@@ -331,6 +331,18 @@ def test_a_violated_duty_or_obligation_denies() -> None:
     )
 
 
+def test_a_policy_level_action_applies_to_its_rules() -> None:
+    policy = {
+        "@id": "urn:p",
+        "@type": "Set",
+        "action": "read",
+        "permission": [{"assignee": CONSUMER}],
+    }
+
+    assert check(policy, request={"action": "read"}).allowed
+    denied_because(check(policy, request={"action": "use"}), "action use is not covered by read")
+
+
 def test_a_policy_without_permission_denies() -> None:
     denied_because(
         check({"@id": "urn:p", "@type": "Set", "prohibition": [{"action": "sell"}]}),

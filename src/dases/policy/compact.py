@@ -38,13 +38,18 @@ def policy_from_json(doc: Any) -> Policy:
     if not isinstance(doc, dict):
         raise PolicyError("policy", f"expected a JSON object, got {_kind(doc)}")
     _refuse_unsupported(doc, "policy")
+    for name in ("constraint", "duty"):
+        if _get(doc, name, "") is not None:
+            raise PolicyError(name, "belongs to a rule, not to the policy")
     policy_type = _policy_type(doc)
+    action = _get(doc, "action", "")
     return Policy(
         uid=_uid(doc, "policy"),
         type=policy_type,
-        permissions=_rules(doc, "permission", RuleKind.PERMISSION, ""),
-        prohibitions=_rules(doc, "prohibition", RuleKind.PROHIBITION, ""),
-        obligations=_rules(doc, "obligation", RuleKind.OBLIGATION, ""),
+        permissions=_rules(doc, "permission", RuleKind.PERMISSION, "", action is not None),
+        prohibitions=_rules(doc, "prohibition", RuleKind.PROHIBITION, "", action is not None),
+        obligations=_rules(doc, "obligation", RuleKind.OBLIGATION, "", action is not None),
+        action=None if action is None else _action(action, "action"),
         target=_reference(doc, "target", "target"),
         assigner=_reference(doc, "assigner", "assigner"),
         assignee=_reference(doc, "assignee", "assignee"),
@@ -65,6 +70,8 @@ def policy_to_json(policy: Policy) -> dict[str, Any]:
         value = getattr(policy, key)
         if value is not None:
             doc[key] = value
+    if policy.action is not None:
+        doc["action"] = vocab.compact(policy.action)
     for key, rules in (
         ("permission", policy.permissions),
         ("prohibition", policy.prohibitions),
@@ -180,35 +187,30 @@ def _as_list(raw: Any, path: str) -> list[Any]:
     return raw
 
 
-def _rules(doc: dict[str, Any], name: str, kind: RuleKind, path: str) -> tuple[Rule, ...]:
+def _rules(
+    doc: dict[str, Any], name: str, kind: RuleKind, path: str, inherits_action: bool
+) -> tuple[Rule, ...]:
     where = _join(path, name)
     return tuple(
-        _rule(item, kind, f"{where}[{index}]")
+        _rule(item, kind, f"{where}[{index}]", inherits_action)
         for index, item in enumerate(_as_list(_get(doc, name, path), where))
     )
 
 
-def _rule(raw: Any, kind: RuleKind, path: str) -> Rule:
+def _rule(raw: Any, kind: RuleKind, path: str, inherits_action: bool) -> Rule:
+    """One rule; its action may be left to the policy level (an ODRL compact policy)."""
     if not isinstance(raw, dict):
         raise PolicyError(path, f"expected an object, got {_kind(raw)}")
     _refuse_unsupported(raw, path)
     action = _get(raw, "action", path)
-    if action is None:
+    if action is None and not inherits_action:
         raise PolicyError(_join(path, "action"), "missing (every ODRL rule names an action)")
-    if isinstance(action, dict):
-        _refuse_unsupported(action, _join(path, "action"))
-        if set(action) == {"rdf:value"}:
-            action = action["rdf:value"]
-        elif set(action) != {"@id"}:
-            raise PolicyError(
-                _join(path, "action"), "only an action term (or rdf:value) is supported"
-            )
-    duties = _rules(raw, "duty", RuleKind.DUTY, path) if kind is RuleKind.PERMISSION else ()
     if kind is not RuleKind.PERMISSION and _get(raw, "duty", path) is not None:
         raise PolicyError(_join(path, "duty"), "only permissions carry duties")
+    duties = _rules(raw, "duty", RuleKind.DUTY, path, False) if kind is RuleKind.PERMISSION else ()
     return Rule(
         kind=kind,
-        action=_iri_term(action, _join(path, "action")),
+        action=None if action is None else _action(action, _join(path, "action")),
         uid=_uid(raw, path),
         target=_reference(raw, "target", _join(path, "target")),
         assignee=_reference(raw, "assignee", _join(path, "assignee")),
@@ -216,6 +218,17 @@ def _rule(raw: Any, kind: RuleKind, path: str) -> Rule:
         constraints=_constraints(_get(raw, "constraint", path), _join(path, "constraint"), 0),
         duties=duties,
     )
+
+
+def _action(raw: Any, path: str) -> str:
+    """An action term; `{"rdf:value": ...}` is accepted, refinements are refused."""
+    if isinstance(raw, dict):
+        _refuse_unsupported(raw, path)
+        if set(raw) == {"rdf:value"}:
+            raw = raw["rdf:value"]
+        elif set(raw) != {"@id"}:
+            raise PolicyError(path, "only an action term (or rdf:value) is supported")
+    return _iri_term(raw, path)
 
 
 def _constraints(raw: Any, path: str, depth: int) -> tuple[AnyConstraint, ...]:

@@ -8,7 +8,7 @@ independently of that declaration (time, usage so far, registry roles, consent r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -26,8 +26,9 @@ class DeonticState(str, Enum):
     VIOLATED = "Violated"
 
 
-def _frozen_mapping(value: Mapping[str, object]) -> Mapping[str, object]:
-    return MappingProxyType(dict(value))
+def _terms(value: str | Iterable[str]) -> frozenset[str]:
+    """A set of terms; a lone string is one term, not a set of characters."""
+    return frozenset({value}) if isinstance(value, str) else frozenset(value)
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,11 @@ class World:
     taxonomy: Taxonomy = field(default_factory=Taxonomy)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "roles", frozenset(self.roles))
-        object.__setattr__(self, "spatial", frozenset(self.spatial))
-        object.__setattr__(
-            self, "part_of", MappingProxyType({k: frozenset(v) for k, v in self.part_of.items()})
-        )
-        object.__setattr__(self, "duty_states", _frozen_mapping(self.duty_states))
+        object.__setattr__(self, "roles", _terms(self.roles))
+        object.__setattr__(self, "spatial", _terms(self.spatial))
+        part_of = {key: _terms(value) for key, value in self.part_of.items()}
+        object.__setattr__(self, "part_of", MappingProxyType(part_of))
+        object.__setattr__(self, "duty_states", MappingProxyType(dict(self.duty_states)))
 
     def containers(self, thing: str) -> frozenset[str]:
         """Every collection or region `thing` is part of, however indirectly."""

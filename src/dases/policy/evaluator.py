@@ -3,8 +3,8 @@
 Every rule is evaluated and reported (the report explains the decision, so it must be complete),
 following the ODRL formal semantics as the FORCE compliance report encodes them:
 
-- a rule's premises are its target, assignee and action (each present only if the rule, or the
-  policy for target and parties, names one) and its constraints;
+- a rule's premises are its target, assignee and action (each present only if the rule or the
+  policy names one) and its constraints;
 - a rule is Active when all its premises are satisfied; a permission additionally needs none of
   its duties Violated (a duty not yet due, NonSet, does not block it).
 
@@ -126,8 +126,9 @@ class _Evaluation:
             premises.append(self._target(target))
         if assignee is not None:
             premises.append(self._party(assignee))
-        if rule.action is not None:
-            premises.append(self._action(rule.action))
+        action = rule.action or (None if rule.kind is RuleKind.DUTY else self.policy.action)
+        if action is not None:
+            premises.append(self._action(action))
         premises.extend(
             self._constraint(constraint, f"{path}.constraint[{index}]")
             for index, constraint in enumerate(rule.constraints)
@@ -316,9 +317,10 @@ def _why_inactive(rule: RuleReport) -> list[str]:
         if isinstance(premise, PremiseReport) and premise.state is Satisfaction.UNSATISFIED
     ]
     reasons.extend(
-        _deepest_reason(premise)
+        reason
         for premise in rule.premises
         if isinstance(premise, ConstraintReport) and premise.state is Satisfaction.UNSATISFIED
+        for reason in _failures(premise)
     )
     reasons.extend(
         f"{condition.path} ({condition.rule}) is violated"
@@ -328,16 +330,17 @@ def _why_inactive(rule: RuleReport) -> list[str]:
     return reasons or [f"{rule.label()} does not apply"]
 
 
-def _deepest_reason(report: ConstraintReport) -> str:
-    """For `and`, the member that failed says more than "and of 2 constraints does not hold"."""
-    if report.logical_operator is not None and vocab.compact(report.logical_operator) in (
-        "and",
-        "andSequence",
-    ):
-        failed = [m for m in report.members if m.state is Satisfaction.UNSATISFIED]
-        if len(failed) == 1:
-            return _deepest_reason(failed[0])
-    return report.reason
+def _failures(report: ConstraintReport) -> list[str]:
+    """For `and`, the members that failed say more than "and of 2 constraints does not hold"."""
+    operator = vocab.compact(report.logical_operator or "")
+    if operator in ("and", "andSequence"):
+        return [
+            reason
+            for member in report.members
+            if member.state is Satisfaction.UNSATISFIED
+            for reason in _failures(member)
+        ]
+    return [report.reason]
 
 
 def _values(constraint: Constraint) -> tuple[Value, ...]:

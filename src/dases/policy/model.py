@@ -94,7 +94,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Policy:
-    """An ODRL Set, Offer or Agreement. Policy-level target and parties apply to every rule."""
+    """An ODRL Set, Offer or Agreement. Policy-level target, parties and action apply to every
+    rule that does not name its own (ODRL's compact policy)."""
 
     uid: str | None
     type: str
@@ -104,6 +105,7 @@ class Policy:
     target: str | None = None
     assigner: str | None = None
     assignee: str | None = None
+    action: str | None = None
     profile: tuple[str, ...] = ()
     timestamp: str | None = None
 

@@ -61,9 +61,10 @@ def policy_from_graph(graph: rdflib.Graph, node: rdflib.term.Node) -> Policy:
         permissions=_rules(graph, node, ODRL.permission, RuleKind.PERMISSION, "permission"),
         prohibitions=_rules(graph, node, ODRL.prohibition, RuleKind.PROHIBITION, "prohibition"),
         obligations=_rules(graph, node, ODRL.obligation, RuleKind.OBLIGATION, "obligation"),
-        target=_reference(graph, node, ODRL.target),
-        assigner=_reference(graph, node, ODRL.assigner),
-        assignee=_reference(graph, node, ODRL.assignee),
+        target=_reference(graph, node, ODRL.target, "target"),
+        assigner=_reference(graph, node, ODRL.assigner, "assigner"),
+        assignee=_reference(graph, node, ODRL.assignee, "assignee"),
+        action=_reference(graph, node, ODRL.action, "action"),
         profile=tuple(sorted(str(p) for p in graph.objects(node, ODRL.profile))),
     )
 
@@ -74,12 +75,12 @@ def request_from_graph(graph: rdflib.Graph, node: rdflib.term.Node) -> Request:
     if not rules:
         raise PolicyError("request", "an odrl:Request needs a permission")
     rule = rules[0]
-    action = graph.value(rule, ODRL.action)
+    action = _reference(graph, rule, ODRL.action, "request.permission.action")
     uid = graph.value(node, ODRL.uid)
     return Request(
-        assignee=_reference(graph, rule, ODRL.assignee),
-        action=str(action) if action is not None else vocab.USE,
-        target=_reference(graph, rule, ODRL.target),
+        assignee=_reference(graph, rule, ODRL.assignee, "request.permission.assignee"),
+        action=action or vocab.USE,
+        target=_reference(graph, rule, ODRL.target, "request.permission.target"),
         uid=_identifier(uid if uid is not None else node),
         rule=_identifier(rule),
     )
@@ -115,14 +116,28 @@ def _identifier(node: rdflib.term.Node) -> str | None:
     return None if isinstance(node, BNode) else str(node)
 
 
-def _reference(graph: rdflib.Graph, node: rdflib.term.Node, predicate: URIRef) -> str | None:
-    value = graph.value(node, predicate)
-    if value is None:
-        return None
+def _single(
+    graph: rdflib.Graph, node: rdflib.term.Node, predicate: URIRef, path: str
+) -> rdflib.term.Node | None:
+    """The one value of `predicate`; several would be a choice we must not make silently."""
+    values = list(graph.objects(node, predicate))
+    if len(values) > 1:
+        raise PolicyError(path, f"has {len(values)} values, expected one")
+    return values[0] if values else None
+
+
+def _reference(
+    graph: rdflib.Graph, node: rdflib.term.Node, predicate: URIRef, path: str
+) -> str | None:
+    """A party, asset or action IRI. A blank node must carry an odrl:uid: without one it could
+    not be matched, and reading it as "no restriction" would widen the rule."""
+    value = _single(graph, node, predicate, path)
     if isinstance(value, BNode):
         uid = graph.value(value, ODRL.uid)
-        return None if uid is None else str(uid)
-    return str(value)
+        if uid is None:
+            raise PolicyError(path, "a blank node without odrl:uid cannot be matched")
+        return str(uid)
+    return None if value is None else str(value)
 
 
 def _rules(
@@ -138,18 +153,20 @@ def _rule(graph: rdflib.Graph, node: rdflib.term.Node, kind: RuleKind, path: str
     for unsupported in ("refinement", "remedy", "consequence"):
         if graph.value(node, ODRL[unsupported]) is not None:
             raise PolicyError(f"{path}.{unsupported}", "is not supported by this evaluator")
-    action = graph.value(node, ODRL.action)
+    action = _single(graph, node, ODRL.action, f"{path}.action")
     if isinstance(action, BNode):
         if graph.value(action, ODRL.refinement) is not None:
             raise PolicyError(f"{path}.action.refinement", "is not supported by this evaluator")
-        action = graph.value(action, RDF.value)
+        action = _single(graph, action, RDF.value, f"{path}.action")
+        if action is None:
+            raise PolicyError(f"{path}.action", "an action node needs an rdf:value")
     return Rule(
         kind=kind,
         action=None if action is None else str(action),
         uid=_identifier(node),
-        target=_reference(graph, node, ODRL.target),
-        assignee=_reference(graph, node, ODRL.assignee),
-        assigner=_reference(graph, node, ODRL.assigner),
+        target=_reference(graph, node, ODRL.target, f"{path}.target"),
+        assignee=_reference(graph, node, ODRL.assignee, f"{path}.assignee"),
+        assigner=_reference(graph, node, ODRL.assigner, f"{path}.assigner"),
         constraints=tuple(
             _constraint(graph, item, f"{path}.constraint[{index}]", 0)
             for index, item in enumerate(sorted(graph.objects(node, ODRL.constraint), key=str))
@@ -175,26 +192,34 @@ def _constraint(
 ) -> AnyConstraint:
     if depth >= _MAX_DEPTH:
         raise PolicyError(path, f"constraints nest deeper than {_MAX_DEPTH} levels")
-    for operator in vocab.LOGICAL_OPERATORS:
-        members = _members(graph, node, URIRef(operator))
-        if members:
-            name = vocab.compact(operator)
-            return LogicalConstraint(
-                operator=operator,
-                members=tuple(
-                    _constraint(graph, member, f"{path}.{name}[{index}]", depth + 1)
-                    for index, member in enumerate(members)
-                ),
-                uid=_identifier(node),
-            )
-    left, operator = graph.value(node, ODRL.leftOperand), graph.value(node, ODRL.operator)
+    logical = [
+        (operator, members)
+        for operator in vocab.LOGICAL_OPERATORS
+        if (members := _members(graph, node, URIRef(operator)))
+    ]
+    left = _single(graph, node, ODRL.leftOperand, f"{path}.leftOperand")
+    operator = _single(graph, node, ODRL.operator, f"{path}.operator")
+    if logical:
+        if len(logical) > 1 or left is not None or operator is not None:
+            raise PolicyError(path, "a constraint is either one logical operator or an atomic one")
+        operator, members = logical[0]
+        name = vocab.compact(operator)
+        return LogicalConstraint(
+            operator=operator,
+            members=tuple(
+                _constraint(graph, member, f"{path}.{name}[{index}]", depth + 1)
+                for index, member in enumerate(members)
+            ),
+            uid=_identifier(node),
+        )
     if left is None:
         raise PolicyError(f"{path}.leftOperand", "missing")
     if operator is None:
         raise PolicyError(f"{path}.operator", "missing")
     if str(operator) not in vocab.OPERATORS:
         raise PolicyError(f"{path}.operator", f"unknown operator {vocab.compact(str(operator))!r}")
-    unit, data_type = graph.value(node, ODRL.unit), graph.value(node, ODRL.dataType)
+    unit = _single(graph, node, ODRL.unit, f"{path}.unit")
+    data_type = _single(graph, node, ODRL.dataType, f"{path}.dataType")
     return Constraint(
         left_operand=str(left),
         operator=str(operator),

@@ -128,7 +128,10 @@ def parse_duration(text: object) -> Duration:
         or ("T" in text and not any(match.group(key) for key in "hms"))
     ):
         raise EvaluationError(f"{text!r} is not an xsd:duration (e.g. P30D, PT1H)")
-    part = {key: int(match.group(key) or 0) for key in "YMWDhm"}
+    try:
+        part = {key: int(match.group(key) or 0) for key in "YMWDhm"}
+    except ValueError:  # more digits than int() accepts
+        raise EvaluationError(f"{text[:40]!r}... is out of range") from None
     seconds = (
         Decimal(match.group("s") or 0)
         + 60 * part["m"]
