@@ -12,6 +12,7 @@ from sqlalchemy import text
 import dases
 from dases.errors import DasesError, install_problem_handlers, problem_responses
 from dases.catalog.api import router as catalog_router
+from dases.catalog.federation import start_crawler
 from dases.identity.api import router as identity_router
 from dases.negotiation.adapters import build_negotiator
 from dases.negotiation.api import router as negotiation_router
@@ -40,9 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop_sweeper = start_sweeper(negotiator, settings.negotiation_sweep_seconds)
+        crawls = settings.governance_authority and settings.catalog_crawl_seconds > 0
+        stop_crawler = start_crawler(node, settings.catalog_crawl_seconds) if crawls else None
         try:
             yield
         finally:
+            if stop_crawler:
+                stop_crawler()
             stop_sweeper()
             node.close()
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 import dases
+from dases.catalog.cli import catalog_app, offer_app
 from dases.errors import DasesError
 from dases.negotiation.cli import negotiate
 from dases.node import Node
@@ -23,6 +24,8 @@ from dases.settings import load_settings
 app = typer.Typer(help="DASES: a node of the Data Space Education & Skills.", no_args_is_help=True)
 participant_app = typer.Typer(help="Participants hosted on this node.", no_args_is_help=True)
 app.add_typer(participant_app, name="participant")
+app.add_typer(offer_app, name="offer")
+app.add_typer(catalog_app, name="catalog")
 app.command("negotiate")(negotiate)
 console = Console()
 

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default=None,
         description="Directory of the Dataspace Protocol JSON Schemas; when set, every DSP message sent and received is validated against them.",
     )
+    catalog_crawl_seconds: float = Field(
+        default=300.0, ge=0, description="How often the operator's node crawls the members' DSP catalogs (0: never)."
+    )
     negotiation_timeout_seconds: float = Field(default=300.0, gt=0, description="A negotiation that does not move for this long is terminated.")
     negotiation_sweep_seconds: float = Field(default=10.0, gt=0, description="How often stale negotiations are looked for.")
     status_list_cache_seconds: float = Field(default=30.0, ge=0)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dases.catalog import service as catalog
 from dases.db import utcnow
 from dases.negotiation.messages import DspSchemas
 from dases.negotiation.service import Negotiator
@@ -18,8 +19,6 @@ class CatalogOffers:
     """Published offers, from the provider's catalog."""
 
     def find(self, session: Session, provider_slug: str, offer_id: str) -> dict[str, Any] | None:
-        from dases.catalog import service as catalog
-
         return catalog.find_offer(session, provider_slug, offer_id)
 
 

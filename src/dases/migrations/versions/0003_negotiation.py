@@ -1,7 +1,7 @@
 """Contract negotiations (both sides) and their append-only event history.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-21 14:30:34.235121
 """
 
@@ -14,7 +14,7 @@ import dases.db
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0003'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
