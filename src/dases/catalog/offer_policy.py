@@ -1,11 +1,11 @@
 """The shape check of an offering's ODRL offer, before it is published.
 
-One function, `validate_offer_policy`, so that the ODRL engine of `dases.policy` can replace it
-without touching its callers. It checks what the DSP catalog schema requires of an `Offer` (an
+One function, `validate_offer_policy`. It checks what the DSP catalog schema requires of an `Offer` (an
 `@id`, a permission or a prohibition, rules with an action, atomic constraints with a known
 operator, logical constraints with one operand list), what the node can store on every backend
-(no NUL characters, no non-finite numbers, bounded size and depth), and nothing about meaning:
-whether an action or left operand is understood is the policy engine's business.
+(no NUL characters, no non-finite numbers, bounded size and depth), and finally that the ODRL
+engine of `dases.policy` can read it (a refinement or a remedy it does not support is refused
+at publication, not discovered at negotiation).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import uuid
 from typing import Any
 
 from dases.errors import FieldError, InvalidInput
+from dases.policy.compact import policy_from_json
+from dases.policy.model import PolicyError
 
 #: The operators the DSP 2025-1 contract schema allows in an atomic constraint.
 OPERATORS = frozenset(
@@ -73,6 +75,13 @@ def validate_offer_policy(policy: Any, *, field: str = "policy") -> dict[str, An
         raise InvalidInput(_summary(errors), errors=errors)
     published = {"@id": new_offer_id(), "@type": "Offer"}
     published.update({key: value for key, value in policy.items() if key not in ("@id", "@type")})
+    try:
+        policy_from_json(published)  # an offer the ODRL engine cannot read could never be agreed to
+    except PolicyError as error:
+        raise InvalidInput(
+            f"the offer policy is not one the ODRL engine can evaluate: {error}",
+            errors=[FieldError(field, "odrl", str(error))],
+        ) from error
     return published
 
 
