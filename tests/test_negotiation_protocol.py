@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dases.identity.client import signed_client
 from dases.identity.resolver import DidResolver
-from dases.negotiation.agreements import verify_agreement_signature
+from dases.negotiation.agreements import sign_agreement, verify_agreement_signature
 from dases.negotiation.adapters import OdrlJudge
 from dases.negotiation.messages import DSP_CONTEXT, DspSchemas
 
@@ -443,3 +443,28 @@ def test_a_token_for_another_participant_of_the_node_is_refused(pair: Pair) -> N
     assert response.status_code == 401 and response.json()["reason"] == "wrong_audience"
     with signed_client(pair.consumer.signer("school-b"), pair.provider.did("edtech-a"), base_url=f"{pair.provider.url}/participants/ghost/dsp") as client:
         assert client.post("/negotiations/request", json=message).status_code == 401
+
+
+def test_an_agreement_that_differs_from_the_offer_is_rejected_from_agreed(pair: Pair) -> None:
+    gate = threading.Event()
+    pair.provider.app.state.negotiator.offers = Offers(OFFER, gate=gate)  # the provider node stays silent
+    try:
+        consumer = pair.show(pair.consumer, "school-b", pair.request()["id"])
+        deadline = time.monotonic() + 10
+        while consumer["provider_pid"] is None and time.monotonic() < deadline:
+            consumer = pair.show(pair.consumer, "school-b", consumer["id"])
+        agreement = {
+            "@id": "urn:uuid:0d1b8f0e-4444-4e3a-9c7f-000000000004", "@type": "Agreement", "target": TARGET,
+            "assigner": pair.provider.did("edtech-a"), "assignee": pair.consumer.did("school-b"),
+            "timestamp": "2026-11-21T10:00:00Z", "permission": [{"action": "use"}],  # not the offered terms
+        }
+        message = _dsp_message("ContractAgreementMessage", providerPid=consumer["provider_pid"], consumerPid=consumer["consumer_pid"], agreement=agreement)
+        message["urn:dases:vocab:agreementSignature"] = sign_agreement(agreement, pair.provider.signer("edtech-a"))
+        with pair.dsp_as_provider() as client:
+            assert client.post(f"/negotiations/{consumer['consumer_pid']}/agreement", json=message).status_code == 200
+        consumer = pair.wait(pair.consumer, "school-b", consumer["id"], "TERMINATED")
+        assert _states(consumer) == ["REQUESTED", "AGREED", "TERMINATED"]
+        assert consumer["termination_code"] == "agreement-rejected" and "terms differ" in consumer["termination_reason"]
+        pair.wait(pair.provider, "edtech-a", pair.provider_side(consumer)["id"], "TERMINATED")
+    finally:
+        gate.set()
