@@ -42,6 +42,8 @@ Act = Callable[[], None]
 
 #: ODRL policy members that make up the terms; identifiers and parties are not terms.
 TERM_MEMBERS = ("permission", "prohibition", "obligation", "profile")
+#: How many pages of a provider's DSP catalog are read when looking an offer up.
+MAX_CATALOG_PAGES = 100
 
 
 class DspError(DasesError):
@@ -503,21 +505,27 @@ def find_remote_offer(negotiator: Negotiator, slug: str, provider_url: str, offe
     with node.db.transaction() as session:
         signer = identity.signer_for(session, node.sealer, slug)
     message = envelope("CatalogRequestMessage", filter=[])
-    try:
-        response = node.http.post(f"{provider_url}/catalog/request", json=message, auth=SignedCallAuth(signer, provider_did))
-    except httpx.HTTPError as error:
-        raise UpstreamError(f"the provider's catalog at {provider_url} cannot be reached: {type(error).__name__}") from error
-    if response.status_code != 200:
-        raise UpstreamError(f"the provider's catalog answered {response.status_code}: {response.text[:300]}")
-    try:
-        catalog = response.json()
-    except ValueError as error:
-        raise UpstreamError("the provider's catalog is not JSON") from error
-    datasets = catalog.get("dataset", []) if isinstance(catalog, dict) else []
-    for dataset in datasets if isinstance(datasets, list) else []:
-        for offer in dataset.get("hasPolicy", []) if isinstance(dataset, dict) else []:
-            if isinstance(offer, dict) and offer.get("@id") == offer_id:
-                return {**offer, "target": dataset.get("@id")}
+    url: str | None = f"{provider_url}/catalog/request"
+    pages = 0
+    while url is not None and pages < MAX_CATALOG_PAGES:
+        pages += 1
+        try:
+            response = node.http.post(url, json=message, auth=SignedCallAuth(signer, provider_did))
+        except httpx.HTTPError as error:
+            raise UpstreamError(f"the provider's catalog at {provider_url} cannot be reached: {type(error).__name__}") from error
+        if response.status_code != 200:
+            raise UpstreamError(f"the provider's catalog answered {response.status_code}: {response.text[:300]}")
+        try:
+            catalog = response.json()
+        except ValueError as error:
+            raise UpstreamError("the provider's catalog is not JSON") from error
+        datasets = catalog.get("dataset", []) if isinstance(catalog, dict) else []
+        for dataset in datasets if isinstance(datasets, list) else []:
+            for offer in dataset.get("hasPolicy", []) if isinstance(dataset, dict) else []:
+                if isinstance(offer, dict) and offer.get("@id") == offer_id:
+                    return {**offer, "target": dataset.get("@id")}
+        following = response.links.get("next", {}).get("url")
+        url = following if following and following.startswith(provider_url) else None
     raise NotFound(f"the provider's catalog at {provider_url} has no offer {offer_id}")
 
 
