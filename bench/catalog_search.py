@@ -25,14 +25,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from auth import fresh_database  # noqa: E402 - the sibling benchmark's helper (bench/ is on sys.path)
 from dases.catalog import service
 from dases.catalog.index import SearchQuery
 from dases.catalog.models import DataCategory, OfferingIn, OfferingKind, ServiceCategory
@@ -209,7 +208,7 @@ def measure(database_url: str, n: int, repeats: int = 15) -> Result:
         mix = query_mix(participants)
         timings: dict[str, list[float]] = {name: [] for name, _ in mix}
         with db.transaction() as session:
-            for name, query in mix:  # warm-up: caches and prepared statements, as in a serving node
+            for _name, query in mix:  # warm-up: caches and prepared statements, as in a serving node
                 service.search(session, query)
             for _ in range(repeats):
                 for name, query in mix:
@@ -231,25 +230,6 @@ def measure(database_url: str, n: int, repeats: int = 15) -> Result:
 def bench_search(database_url: str, n: int) -> float:
     """Load n generated offerings into the (empty) database and return the median search time in ms."""
     return measure(database_url, n).median_ms
-
-
-@contextmanager
-def fresh_database(server_url: str | None, directory: Path, name: str) -> Iterator[str]:
-    """An empty database: a SQLite file, or a schema of a PostgreSQL server dropped afterwards."""
-    if not server_url:
-        yield f"sqlite:///{directory / f'{name}.sqlite3'}"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server_url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        separator = "&" if "?" in server_url else "?"
-        yield f"{server_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

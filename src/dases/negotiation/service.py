@@ -231,11 +231,17 @@ def receive(
     return negotiation, follow_up
 
 
-def provider_receive_request(negotiator: Negotiator, session: Session, slug: str, caller_did: str, message: Any) -> tuple[Negotiation, Act | None]:
-    """A consumer opens a negotiation: check the callback, record REQUESTED, decide later."""
-    message = _check(negotiator, message, "ContractRequestMessage")
-    if "providerPid" in message:
-        raise _dsp(400, "invalid-message", "an initial request carries no providerPid; post counter-requests to /negotiations/{providerPid}/request", message=message)
+def _receive_opening(negotiator: Negotiator, session: Session, slug: str, caller_did: str, message: Any, kind: str) -> tuple[Negotiation, bool]:
+    """A peer opens a negotiation (initial request or offer): one negotiation per peer pid.
+
+    Returns the negotiation and whether it is new; the same opening message again finds the
+    negotiation it opened.
+    """
+    message = _check(negotiator, message, kind)
+    sender = Role.CONSUMER if kind == "ContractRequestMessage" else Role.PROVIDER
+    own_pid, peer_pid = ("providerPid", "consumerPid") if sender is Role.CONSUMER else ("consumerPid", "providerPid")
+    if own_pid in message:
+        raise _dsp(400, "invalid-message", f"an opening {kind} carries no {own_pid}; counters go to /negotiations/{{{own_pid}}}/...", message=message)
     callback = message.get("callbackAddress", "").rstrip("/")
     try:
         expected = connector_url_for_did(caller_did, negotiator.node.settings.allow_http_did_hosts)
@@ -243,57 +249,40 @@ def provider_receive_request(negotiator: Negotiator, session: Session, slug: str
         raise _dsp(400, "invalid-callback", f"the caller's DID has no DASES connector address: {error}", message=message) from error
     if callback != expected:
         raise _dsp(400, "invalid-callback", f"callbackAddress must be your connector address {expected}", message=message)
+    own_role = _counterpart(sender)
+    peer_column = Negotiation.consumer_pid if sender is Role.CONSUMER else Negotiation.provider_pid
     existing = session.scalar(
         select(Negotiation).where(
-            Negotiation.participant_slug == slug, Negotiation.role == Role.PROVIDER.value,
-            Negotiation.consumer_pid == message["consumerPid"], Negotiation.counterparty_did == caller_did,
+            Negotiation.participant_slug == slug, Negotiation.role == own_role.value,
+            peer_column == message[peer_pid], Negotiation.counterparty_did == caller_did,
         )
     )
     if existing is not None:
-        return existing, None  # the same request again: same negotiation, nothing more to do
+        return existing, False
+    pids = {"provider_pid": f"urn:uuid:{uuid.uuid4()}", "consumer_pid": message[peer_pid]}
+    if sender is Role.PROVIDER:
+        pids = {"provider_pid": message[peer_pid], "consumer_pid": f"urn:uuid:{uuid.uuid4()}"}
     negotiation = Negotiation(
-        id=str(uuid.uuid4()), participant_slug=slug, role=Role.PROVIDER.value,
-        provider_pid=f"urn:uuid:{uuid.uuid4()}", consumer_pid=message["consumerPid"],
-        state=next_state("ContractRequestMessage", Role.CONSUMER, None).value, counterparty_did=caller_did,
-        counterparty_address=callback, offer=message["offer"], last_received="ContractRequestMessage", created_at=utcnow(),
+        id=str(uuid.uuid4()), participant_slug=slug, role=own_role.value, **pids,
+        state=next_state(kind, sender, None).value, counterparty_did=caller_did, counterparty_address=callback,
+        offer=message["offer"], last_received=kind, created_at=utcnow(),
     )
     session.add(negotiation)
     session.flush()
-    _record(session, negotiation, "received", "ContractRequestMessage")
+    _record(session, negotiation, "received", kind)
+    return negotiation, True
+
+
+def provider_receive_request(negotiator: Negotiator, session: Session, slug: str, caller_did: str, message: Any) -> tuple[Negotiation, Act | None]:
+    """A consumer opens a negotiation: REQUESTED, and the provider decides after answering."""
+    negotiation, new = _receive_opening(negotiator, session, slug, caller_did, message, "ContractRequestMessage")
     negotiation_id = negotiation.id
-    return negotiation, lambda: provider_decide(negotiator, negotiation_id)
+    return negotiation, (lambda: provider_decide(negotiator, negotiation_id)) if new else None
 
 
 def consumer_receive_offer(negotiator: Negotiator, session: Session, slug: str, caller_did: str, message: Any) -> Negotiation:
     """A provider opens a negotiation with an offer; it waits for the consumer's decision."""
-    message = _check(negotiator, message, "ContractOfferMessage")
-    if "consumerPid" in message:
-        raise _dsp(400, "invalid-message", "an initial offer carries no consumerPid; post counter-offers to /negotiations/{consumerPid}/offers", message=message)
-    callback = message.get("callbackAddress", "").rstrip("/")
-    try:
-        expected = connector_url_for_did(caller_did, negotiator.node.settings.allow_http_did_hosts)
-    except InvalidDid as error:
-        raise _dsp(400, "invalid-callback", f"the caller's DID has no DASES connector address: {error}", message=message) from error
-    if callback != expected:
-        raise _dsp(400, "invalid-callback", f"callbackAddress must be your connector address {expected}", message=message)
-    existing = session.scalar(
-        select(Negotiation).where(
-            Negotiation.participant_slug == slug, Negotiation.role == Role.CONSUMER.value,
-            Negotiation.provider_pid == message["providerPid"], Negotiation.counterparty_did == caller_did,
-        )
-    )
-    if existing is not None:
-        return existing
-    negotiation = Negotiation(
-        id=str(uuid.uuid4()), participant_slug=slug, role=Role.CONSUMER.value,
-        provider_pid=message["providerPid"], consumer_pid=f"urn:uuid:{uuid.uuid4()}",
-        state=next_state("ContractOfferMessage", Role.PROVIDER, None).value, counterparty_did=caller_did,
-        counterparty_address=callback, offer=message["offer"], last_received="ContractOfferMessage", created_at=utcnow(),
-    )
-    session.add(negotiation)
-    session.flush()
-    _record(session, negotiation, "received", "ContractOfferMessage")
-    return negotiation
+    return _receive_opening(negotiator, session, slug, caller_did, message, "ContractOfferMessage")[0]
 
 
 # --- sending --------------------------------------------------------------------------------
@@ -338,14 +327,7 @@ def _act(negotiator: Negotiator, negotiation_id: str, step: Callable[[Session, N
     except Exception as error:  # undeliverable, or refused: the negotiation cannot go on
         if not isinstance(error, DeliveryFailed):
             log.exception("negotiation %s: sending %s failed", negotiation_id, message.get("@type"))
-        log.warning("negotiation %s terminated: %s", negotiation_id, error)
-        with negotiator.node.db.transaction() as session:
-            negotiation = session.get(Negotiation, negotiation_id)
-            if negotiation is not None and State(negotiation.state) not in TERMINAL:
-                negotiation.state = State.TERMINATED.value
-                negotiation.termination_code = "delivery-failed"
-                negotiation.termination_reason = str(error)
-                _record(session, negotiation, "local", "TerminatedOnDeliveryFailure", str(error))
+        _terminate_locally(negotiator, negotiation_id, error)
 
 
 def _terminate_step(code: str, reason: str) -> Callable[[Session, Negotiation], tuple[str, dict[str, Any]] | None]:
@@ -530,82 +512,73 @@ def find_remote_offer(negotiator: Negotiator, slug: str, provider_url: str, offe
 
 
 
-def consumer_request(negotiator: Negotiator, slug: str, provider_url: str, offer: dict[str, Any]) -> str:
-    """Open a negotiation as consumer: record REQUESTED, send the request, keep the providerPid."""
-    provider_url = provider_url.rstrip("/")
-    provider_did = did_for_connector_url(provider_url)
+def _terminate_locally(negotiator: Negotiator, negotiation_id: str, error: Exception) -> None:
+    """The counterparty cannot be reached or refused: end the negotiation here, with the reason."""
+    log.warning("negotiation %s terminated: %s", negotiation_id, error)
+    with negotiator.node.db.transaction() as session:
+        negotiation = session.get(Negotiation, negotiation_id)
+        if negotiation is not None and State(negotiation.state) not in TERMINAL:
+            negotiation.state = State.TERMINATED.value
+            negotiation.termination_code, negotiation.termination_reason = "delivery-failed", str(error)
+            _record(session, negotiation, "local", "TerminatedOnDeliveryFailure", str(error))
+
+
+def _open(negotiator: Negotiator, slug: str, role: Role, counterparty_url: str, offer: dict[str, Any]) -> str:
+    """Open a negotiation as `role`: record it, send the opening message, keep the peer's pid.
+
+    `offer` is the consumer's requested offer, or the provider's published one.
+    """
+    counterparty_url = counterparty_url.rstrip("/")
+    counterparty_did = did_for_connector_url(counterparty_url)
+    kind, path, peer_pid = (
+        ("ContractRequestMessage", "/negotiations/request", "providerPid") if role is Role.CONSUMER
+        else ("ContractOfferMessage", "/negotiations/offers", "consumerPid")
+    )
+    own_pid = {"consumer_pid" if role is Role.CONSUMER else "provider_pid": f"urn:uuid:{uuid.uuid4()}"}
     negotiation_id = str(uuid.uuid4())
     with negotiator.node.db.transaction() as session:
         identity.get_participant(session, slug)
         negotiation = Negotiation(
-            id=negotiation_id, participant_slug=slug, role=Role.CONSUMER.value, consumer_pid=f"urn:uuid:{uuid.uuid4()}",
-            state=next_state("ContractRequestMessage", Role.CONSUMER, None).value, counterparty_did=provider_did,
-            counterparty_address=provider_url, offer=offer, created_at=utcnow(),
+            id=negotiation_id, participant_slug=slug, role=role.value, **own_pid,
+            state=next_state(kind, role, None).value, counterparty_did=counterparty_did,
+            counterparty_address=counterparty_url, offer=offer, created_at=utcnow(),
         )
         session.add(negotiation)
         session.flush()
-        _record(session, negotiation, "sent", "ContractRequestMessage")
+        _record(session, negotiation, "sent", kind)
         snapshot = Negotiation(**{c.key: getattr(negotiation, c.key) for c in Negotiation.__table__.columns})
-    message = envelope("ContractRequestMessage", consumerPid=snapshot.consumer_pid, offer=offer, callbackAddress=connector_url(negotiator.node.settings.base_url, slug))
+    pids = {"consumerPid": snapshot.consumer_pid} if role is Role.CONSUMER else {"providerPid": snapshot.provider_pid}
+    message = envelope(kind, **pids, offer=offer, callbackAddress=connector_url(negotiator.node.settings.base_url, slug))
     try:
-        response = _send(negotiator, snapshot, "/negotiations/request", message)
-        answer = response.json()
-        provider_pid = answer.get("providerPid") if isinstance(answer, dict) else None
-        if not isinstance(provider_pid, str):
-            raise DeliveryFailed("the provider's answer carries no providerPid")
+        answer = _send(negotiator, snapshot, path, message).json()
+        pid = answer.get(peer_pid) if isinstance(answer, dict) else None
+        if not isinstance(pid, str):
+            raise DeliveryFailed(f"the answer carries no {peer_pid}")
     except (DeliveryFailed, ValueError) as error:
-        with negotiator.node.db.transaction() as session:
-            negotiation = session.get(Negotiation, negotiation_id)
-            if negotiation is not None and State(negotiation.state) not in TERMINAL:
-                negotiation.state = State.TERMINATED.value
-                negotiation.termination_code, negotiation.termination_reason = "delivery-failed", str(error)
-                _record(session, negotiation, "local", "TerminatedOnDeliveryFailure", str(error))
-        log.warning("negotiation %s terminated: %s", negotiation_id, error)
+        _terminate_locally(negotiator, negotiation_id, error)
         return negotiation_id
     with negotiator.node.db.transaction() as session:
         negotiation = session.get(Negotiation, negotiation_id)
-        if negotiation is not None and negotiation.provider_pid is None:
-            negotiation.provider_pid = provider_pid
+        if negotiation is not None:
+            if role is Role.CONSUMER and negotiation.provider_pid is None:
+                negotiation.provider_pid = pid
+            elif role is Role.PROVIDER and negotiation.consumer_pid is None:
+                negotiation.consumer_pid = pid
     return negotiation_id
+
+
+def consumer_request(negotiator: Negotiator, slug: str, provider_url: str, offer: dict[str, Any]) -> str:
+    """Open a negotiation as consumer: record REQUESTED, send the request, keep the providerPid."""
+    return _open(negotiator, slug, Role.CONSUMER, provider_url, offer)
 
 
 def provider_offer(negotiator: Negotiator, slug: str, consumer_url: str, offer_id: str) -> str:
     """Open a negotiation as provider, offering a published offer to a consumer."""
-    consumer_url = consumer_url.rstrip("/")
-    consumer_did = did_for_connector_url(consumer_url)
-    negotiation_id = str(uuid.uuid4())
     with negotiator.node.db.transaction() as session:
         published = negotiator.offers.find(session, slug, offer_id)
-        if published is None:
-            raise NotFound(f"no published offer {offer_id!r} for {slug}")
-        negotiation = Negotiation(
-            id=negotiation_id, participant_slug=slug, role=Role.PROVIDER.value, provider_pid=f"urn:uuid:{uuid.uuid4()}",
-            state=next_state("ContractOfferMessage", Role.PROVIDER, None).value, counterparty_did=consumer_did,
-            counterparty_address=consumer_url, offer=published, created_at=utcnow(),
-        )
-        session.add(negotiation)
-        session.flush()
-        _record(session, negotiation, "sent", "ContractOfferMessage")
-        snapshot = Negotiation(**{c.key: getattr(negotiation, c.key) for c in Negotiation.__table__.columns})
-    message = envelope("ContractOfferMessage", providerPid=snapshot.provider_pid, offer=published, callbackAddress=connector_url(negotiator.node.settings.base_url, slug))
-    try:
-        answer = _send(negotiator, snapshot, "/negotiations/offers", message).json()
-        consumer_pid = answer.get("consumerPid") if isinstance(answer, dict) else None
-        if not isinstance(consumer_pid, str):
-            raise DeliveryFailed("the consumer's answer carries no consumerPid")
-    except (DeliveryFailed, ValueError) as error:
-        with negotiator.node.db.transaction() as session:
-            negotiation = session.get(Negotiation, negotiation_id)
-            if negotiation is not None:
-                negotiation.state = State.TERMINATED.value
-                negotiation.termination_code, negotiation.termination_reason = "delivery-failed", str(error)
-                _record(session, negotiation, "local", "TerminatedOnDeliveryFailure", str(error))
-        return negotiation_id
-    with negotiator.node.db.transaction() as session:
-        negotiation = session.get(Negotiation, negotiation_id)
-        if negotiation is not None and negotiation.consumer_pid is None:
-            negotiation.consumer_pid = consumer_pid
-    return negotiation_id
+    if published is None:
+        raise NotFound(f"no published offer {offer_id!r} for {slug}")
+    return _open(negotiator, slug, Role.PROVIDER, consumer_url, published)
 
 
 def consumer_accept(negotiator: Negotiator, negotiation_id: str) -> None:
