@@ -59,8 +59,8 @@ EXPIRED_OFFER = {
 
 
 class Pair:
-    def __init__(self, start_node: Callable[..., RunningNode], **consumer_settings: Any) -> None:
-        self.provider = start_node()
+    def __init__(self, start_node: Callable[..., RunningNode], provider_settings: dict[str, Any] | None = None, **consumer_settings: Any) -> None:
+        self.provider = start_node(**(provider_settings or {}))
         self.provider.add_participant("edtech-a")
         self.consumer = start_node(**consumer_settings)
         self.consumer.add_participant("school-b")
@@ -468,3 +468,34 @@ def test_an_agreement_that_differs_from_the_offer_is_rejected_from_agreed(pair: 
         pair.wait(pair.provider, "edtech-a", pair.provider_side(consumer)["id"], "TERMINATED")
     finally:
         gate.set()
+
+
+@pytest.fixture
+def held_pair(start_node: Callable[..., RunningNode]) -> Pair:
+    """A provider whose operator finalizes by hand, so both sides rest in VERIFIED."""
+    return Pair(start_node, provider_settings={"negotiation_auto_finalize": False})
+
+
+def _verified(pair: Pair) -> tuple[dict[str, Any], dict[str, Any]]:
+    consumer = pair.wait(pair.consumer, "school-b", pair.request()["id"], "VERIFIED")
+    return consumer, pair.wait(pair.provider, "edtech-a", pair.provider_side(consumer)["id"], "VERIFIED")
+
+
+def test_the_provider_operator_finalizes_a_verified_agreement(held_pair: Pair) -> None:
+    consumer, provider = _verified(held_pair)
+    with held_pair.admin(held_pair.consumer) as admin:
+        wrong_side = admin.post(f"/participants/school-b/negotiations/{consumer['id']}/finalize")
+    assert wrong_side.status_code == 409
+    with held_pair.admin(held_pair.provider) as admin:
+        assert admin.post(f"/participants/edtech-a/negotiations/{provider['id']}/finalize").json()["state"] == "FINALIZED"
+    assert _states(held_pair.wait(held_pair.consumer, "school-b", consumer["id"], "FINALIZED")) == ["REQUESTED", "AGREED", "VERIFIED", "FINALIZED"]
+
+
+@pytest.mark.parametrize("terminator", ["consumer", "provider"])
+def test_a_verified_negotiation_can_still_be_terminated(held_pair: Pair, terminator: str) -> None:
+    consumer, provider = _verified(held_pair)
+    node, slug, own = (held_pair.consumer, "school-b", consumer) if terminator == "consumer" else (held_pair.provider, "edtech-a", provider)
+    with held_pair.admin(node) as admin:
+        assert admin.post(f"/participants/{slug}/negotiations/{own['id']}/terminate", json={"reason": "funding withdrawn"}).json()["state"] == "TERMINATED"
+    other = held_pair.wait(held_pair.provider, "edtech-a", provider["id"], "TERMINATED") if terminator == "consumer" else held_pair.wait(held_pair.consumer, "school-b", consumer["id"], "TERMINATED")
+    assert _states(other)[-2:] == ["VERIFIED", "TERMINATED"] and other["termination_reason"] == "funding withdrawn"

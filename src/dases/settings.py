@@ -76,6 +76,10 @@ class Settings(BaseSettings):
         default=300.0, ge=0, description="How often the operator's node crawls the members' DSP catalogs (0: never)."
     )
     negotiation_timeout_seconds: float = Field(default=300.0, gt=0, description="A negotiation that does not move for this long is terminated.")
+    negotiation_auto_finalize: bool = Field(
+        default=True,
+        description="As provider, finalize as soon as the consumer has verified; when off, the provider's operator finalizes (POST .../finalize).",
+    )
     negotiation_sweep_seconds: float = Field(default=10.0, gt=0, description="How often stale negotiations are looked for.")
     status_list_cache_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "info"

@@ -35,4 +35,7 @@ class OdrlJudge:
 def build_negotiator(node: Node) -> Negotiator:
     settings = node.settings
     schemas = DspSchemas(settings.dsp_schema_dir) if settings.dsp_schema_dir else None
-    return Negotiator(node, CatalogOffers(), OdrlJudge(), schemas=schemas, timeout_seconds=settings.negotiation_timeout_seconds)
+    return Negotiator(
+        node, CatalogOffers(), OdrlJudge(), schemas=schemas,
+        timeout_seconds=settings.negotiation_timeout_seconds, auto_finalize=settings.negotiation_auto_finalize,
+    )

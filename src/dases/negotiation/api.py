@@ -279,6 +279,12 @@ def counter(slug: Slug, negotiation_id: Annotated[str, Path(max_length=36)], bod
     return _locally(negotiator, slug, negotiation_id, lambda: service.consumer_counter(negotiator, negotiation_id, body.offer))
 
 
+@router.post("/participants/{slug}/negotiations/{negotiation_id}/finalize", response_model=NegotiationOut, dependencies=[AdminDep], responses=_ADMIN_ERRORS)
+def finalize(slug: Slug, negotiation_id: Annotated[str, Path(max_length=36)], negotiator: NegotiatorDep) -> NegotiationOut:
+    """As provider, declare a verified agreement final (when DASES_NEGOTIATION_AUTO_FINALIZE is off)."""
+    return _locally(negotiator, slug, negotiation_id, lambda: service.provider_finalize(negotiator, negotiation_id, strict=True))
+
+
 @router.post("/participants/{slug}/negotiations/{negotiation_id}/terminate", response_model=NegotiationOut, dependencies=[AdminDep], responses=_ADMIN_ERRORS)
 def terminate(slug: Slug, negotiation_id: Annotated[str, Path(max_length=36)], body: TerminateIn, negotiator: NegotiatorDep) -> NegotiationOut:
     """End the negotiation and tell the counterparty."""

@@ -84,6 +84,7 @@ class Negotiator:
     judge: PolicyJudge
     schemas: messages.DspSchemas | None = None
     timeout_seconds: float = 300.0
+    auto_finalize: bool = True
 
 
 # --- addresses -------------------------------------------------------------------------------
@@ -223,7 +224,8 @@ def receive(
         if not check.valid:
             raise _dsp(400, "invalid-signature", f"the consumer's agreement signature is not valid: {check.detail}", negotiation)
         negotiation.consumer_signature = message[AGREEMENT_SIGNATURE]
-        follow_up = lambda: provider_finalize(negotiator, negotiation_id)  # noqa: E731
+        if negotiator.auto_finalize:
+            follow_up = lambda: provider_finalize(negotiator, negotiation_id)  # noqa: E731
     elif kind == "ContractNegotiationTerminationMessage":
         negotiation.termination_code = str(message.get("code", ""))[:64] or None
         negotiation.termination_reason = "; ".join(str(r) for r in message.get("reason", []))[:2000] or None
@@ -431,9 +433,13 @@ def provider_agree(negotiator: Negotiator, negotiation_id: str) -> None:
     _act(negotiator, negotiation_id, _agree_step(negotiator))
 
 
-def provider_finalize(negotiator: Negotiator, negotiation_id: str) -> None:
+def provider_finalize(negotiator: Negotiator, negotiation_id: str, *, strict: bool = False) -> None:
+    """Tell the consumer the agreement is final; `strict` (a person asked) refuses other states."""
+
     def step(session: Session, negotiation: Negotiation) -> tuple[str, dict[str, Any]] | None:
-        if negotiation.state != State.VERIFIED.value:
+        if negotiation.state != State.VERIFIED.value or negotiation.role != Role.PROVIDER.value:
+            if strict:
+                raise IllegalTransition(f"only a provider's VERIFIED negotiation can be finalized; this one is {negotiation.role} {negotiation.state}")
             return None
         negotiation.state = next_state("FINALIZED", Role.PROVIDER, State.VERIFIED).value
         _record(session, negotiation, "sent", "FINALIZED")
