@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,13 +10,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 import dases
 from dases.catalog.cli import catalog_app, offer_app
 from dases.errors import DasesError
 from dases.negotiation.cli import negotiate
-from dases.node import Node
+from dases.node import node_session
 from dases.settings import load_settings
 
 app = typer.Typer(help="DASES: a node of the Data Space Education & Skills.", no_args_is_help=True)
@@ -63,15 +60,8 @@ def serve(
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
-@contextmanager
-def _node_session(data_dir: Path | None) -> Iterator[tuple[Node, Session]]:
-    """The node's storage, migrated, and one transaction on it, for commands that act offline."""
-    node = Node.start(load_settings(data_dir=data_dir))
-    try:
-        with node.db.transaction() as session:
-            yield node, session
-    finally:
-        node.close()
+def _node_session(data_dir: Path | None):  # noqa: ANN202 - see dases.node.node_session
+    return node_session(load_settings(data_dir=data_dir))
 
 
 @participant_app.command("create")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -65,6 +66,17 @@ class Node:
     def close(self) -> None:
         self.http.close()
         self.db.dispose()
+
+
+@contextmanager
+def node_session(settings: Settings) -> Iterator[tuple[Node, Session]]:
+    """A node's storage, migrated, and one transaction on it, for commands that act offline."""
+    node = Node.start(settings)
+    try:
+        with node.db.transaction() as session:
+            yield node, session
+    finally:
+        node.close()
 
 
 async def get_node(request: Request) -> Node:

@@ -31,7 +31,7 @@ from dases.catalog.models import (
     ServiceCategory,
 )
 from dases.errors import DasesError
-from dases.node import Node
+from dases.node import Node, node_session
 from dases.settings import load_settings
 
 offer_app = typer.Typer(help="Offerings of the participants hosted on this node.", no_args_is_help=True)
@@ -44,18 +44,15 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a ta
 
 @contextmanager
 def _node_session(data_dir: Path | None) -> Iterator[tuple[Node, Session]]:
-    """The node's storage, migrated, and one transaction on it; service errors end the command."""
-    node = Node.start(load_settings(data_dir=data_dir))
+    """`dases.node.node_session`, with service errors reported field by field, ending the command."""
     try:
-        with node.db.transaction() as session:
-            yield node, session
+        with node_session(load_settings(data_dir=data_dir)) as opened:
+            yield opened
     except DasesError as error:
         console.print(f"[red]error:[/red] {error.detail}")
         for problem in error.errors:
             console.print(f"  {problem.field}: {problem.message}")
         raise typer.Exit(2) from None
-    finally:
-        node.close()
 
 
 def _read_offering(file: Path) -> OfferingIn:
