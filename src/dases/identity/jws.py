@@ -1,4 +1,10 @@
-"""Compact JWS with Ed25519: signing through joserfc, verification parsed once.
+"""Compact JWS with Ed25519: signed and verified over the exact bytes, parsed once.
+
+Signing builds the compact serialisation itself (RFC 7515 section 7.1: base64url header, payload
+and Ed25519 signature) because it runs on every outgoing call: joserfc's general-purpose
+`serialize_compact` spent about 90 us per token on registry and header validation, 1.7 times the
+signature itself. Keys stay joserfc JWKs, and the tests check that joserfc accepts what this
+module signs and that this module accepts what joserfc signs.
 
 Verification splits the token once, decodes header and payload once, and checks the
 signature over the exact received bytes with `cryptography`; the parsed parts are then reused
@@ -16,7 +22,6 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from joserfc import jws
 
 from dases.identity.keys import ACCEPTED_ALGORITHMS, SIGNING_ALGORITHM, Signer
 
@@ -35,9 +40,26 @@ class ParsedJws:
     signature: bytes
 
 
-def sign(header: dict[str, Any], payload: dict[str, Any], signer: Signer) -> str:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return jws.serialize_compact({**header, "alg": SIGNING_ALGORITHM, "kid": signer.kid}, body, signer.key, algorithms=[SIGNING_ALGORITHM])
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _compact_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@lru_cache(maxsize=1024)
+def _encoded_header(items: tuple[tuple[str, str], ...]) -> str:
+    return _b64encode(_compact_json(dict(items)))
+
+
+def sign(header: dict[str, str], payload: dict[str, Any], signer: Signer) -> str:
+    """A compact JWS of `payload`, signed with the signer's Ed25519 key and naming its kid."""
+    if "crit" in header:
+        raise ValueError("critical header extensions are not produced by this node")
+    protected = _encoded_header(tuple({**header, "alg": SIGNING_ALGORITHM, "kid": signer.kid}.items()))
+    signing_input = f"{protected}.{_b64encode(_compact_json(payload))}"
+    return f"{signing_input}.{_b64encode(signer.private_key.sign(signing_input.encode('ascii')))}"
 
 
 def _b64decode(segment: str, what: str) -> bytes:

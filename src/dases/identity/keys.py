@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import OKPKey
@@ -80,6 +82,10 @@ class Signer:
     did: str
     kid: str
     key: OKPKey
+
+    @cached_property
+    def private_key(self) -> Ed25519PrivateKey:
+        return self.key.get_op_key("sign")  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"Signer(did={self.did!r}, kid={self.kid!r})"
