@@ -115,6 +115,7 @@ def _settings(tmp_path: Path, database_url: str, port: int, **overrides: object)
         "admin_token": ADMIN_TOKEN,
         "status_list_cache_seconds": 0,
         "dsp_schema_dir": SHARED / "specs" / "dsp",
+        "dpv_dir": SHARED / "specs" / "dpv",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ import dases
 from dases.errors import DasesError, install_problem_handlers, problem_responses
 from dases.catalog.api import router as catalog_router
 from dases.catalog.federation import start_crawler
+from dases.consent.api import inbox_router as consent_inbox_router
+from dases.consent.api import router as consent_router
+from dases.consent.notifications import start_consent_worker
 from dases.identity.api import router as identity_router
 from dases.negotiation.adapters import build_negotiator
 from dases.negotiation.api import router as negotiation_router
@@ -43,9 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop_sweeper = start_sweeper(negotiator, settings.negotiation_sweep_seconds)
         crawls = settings.governance_authority and settings.catalog_crawl_seconds > 0
         stop_crawler = start_crawler(node, settings.catalog_crawl_seconds) if crawls else None
+        stop_consent = start_consent_worker(node, settings.consent_sweep_seconds) if settings.governance_authority else None
         try:
             yield
         finally:
+            if stop_consent:
+                stop_consent()
             if stop_crawler:
                 stop_crawler()
             stop_sweeper()
@@ -75,4 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(catalog_router)
     app.include_router(negotiation_router)
+    app.include_router(consent_router)
+    app.include_router(consent_inbox_router)
     return app

@@ -72,6 +72,22 @@ class Settings(BaseSettings):
         default=None,
         description="Directory of the Dataspace Protocol JSON Schemas; when set, every DSP message sent and received is validated against them.",
     )
+    dpv_dir: Path | None = Field(
+        default=None,
+        description="Directory of the W3C DPV Turtle files (purposes); the consent service refuses requests naming purposes until it is set.",
+    )
+    consent_age: int = Field(
+        default=15, ge=13, le=16, description="Age under which a learner's consent is given by a guardian (GDPR art. 8; 15 in France)."
+    )
+    consent_max_days: int = Field(default=395, gt=0, le=3650, description="Longest validity of a consent; it must be given again after.")
+    consent_sweep_seconds: float = Field(
+        default=30.0, gt=0, description="How often expired consents are marked and pending notifications sent."
+    )
+    consent_link_code_hours: int = Field(default=72, gt=0, le=24 * 30, description="How long an account link code stays usable.")
+    consent_service: str | None = Field(
+        default=None,
+        description="DID of the data space's consent service: consent notifications signed by anyone else are refused.",
+    )
     catalog_crawl_seconds: float = Field(
         default=300.0, ge=0, description="How often the operator's node crawls the members' DSP catalogs (0: never)."
     )

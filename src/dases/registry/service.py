@@ -90,6 +90,11 @@ def get_member(session: Session, member_id: str) -> Member:
     return member
 
 
+def active_member(session: Session, did: str) -> Member | None:
+    """The member whose DID this is, if its membership is active (neither pending nor revoked)."""
+    return session.scalar(select(Member).where(Member.did == did, Member.status == MemberStatus.ACTIVE.value))
+
+
 def list_members(session: Session, status: MemberStatus | None = None) -> list[Member]:
     query = select(Member).order_by(Member.legal_name, Member.id)
     if status is not None:

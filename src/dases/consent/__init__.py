@@ -1,0 +1,1 @@
+"""Learners' consent: records, receipts, checks for connectors, privacy notices and notifications."""

@@ -1,0 +1,455 @@
+"""Consent records: requested by a provider, given, refused or withdrawn by the learner (or
+their guardian), expired by time; checked by connectors before every transfer.
+
+Every change appends one event to the record's history and updates the record's `status` in the
+same transaction. The record row is locked first (`UPDATE ... event_count + 1 RETURNING`), so two
+simultaneous changes to one record are serialised on every backend and each gets its own
+sequence number: no event is ever lost or overwritten. The check reads only the record row,
+through its unique index, and compares the validity period with the clock: a consent whose
+period has ended is refused at once, before the sweeper writes its `expired` event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dases.consent import accounts
+from dases.consent.models import (
+    Actor,
+    ConsentEvent,
+    ConsentRecord,
+    ConsentStatus,
+    Notification,
+    Webhook,
+)
+from dases.consent.notices import NoticeTerms, notice_version
+from dases.consent.plain_language import DATA_CATEGORIES, LEGAL_BASES
+from dases.consent.purposes import PurposeVocabulary
+from dases.db import utcnow
+from dases.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from dases.registry import service as registry
+
+#: The statuses from which the learner may give consent (a withdrawn or expired consent can be given again).
+GIVABLE = {ConsentStatus.REQUESTED, ConsentStatus.GIVEN, ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN, ConsentStatus.EXPIRED}
+#: Changes that stop data from moving: the provider and the consumer are told at once.
+STOPPING = {ConsentStatus.WITHDRAWN, ConsentStatus.EXPIRED, ConsentStatus.INVALIDATED, ConsentStatus.REFUSED}
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """What a provider asks a learner to consent to."""
+
+    consumer_did: str
+    purpose: str
+    data_categories: tuple[str, ...]
+    duration_days: int
+    legal_basis: str = "consent"
+    offering: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    allowed: bool
+    record_id: str | None
+    status: str | None
+    valid_until: datetime | None
+
+
+def _member_name(session: Session, did: str, field: str) -> str:
+    member = registry.active_member(session, did)
+    if member is None:
+        raise InvalidInput(
+            f"{did} is not an active member of the data space",
+            errors=[FieldError(field, "not_a_member", f"{did} is not an active member of the data space")],
+        )
+    return member.legal_name
+
+
+def validate_request(
+    session: Session, vocabulary: PurposeVocabulary, request: ConsentRequest, *, max_days: int
+) -> tuple[str, list[FieldError]]:
+    """The normalised purpose IRI, and every broken rule of the request."""
+    errors: list[FieldError] = []
+    purpose = vocabulary.get(request.purpose)
+    if purpose is None:
+        errors.append(FieldError("purpose", "unknown_purpose", f"{request.purpose!r} is not a DPV purpose"))
+    unknown = [category for category in request.data_categories if category not in DATA_CATEGORIES]
+    if not request.data_categories:
+        errors.append(FieldError("data_categories", "min_length", "name at least one data category"))
+    if unknown:
+        errors.append(
+            FieldError("data_categories", "unknown_category", f"unknown: {', '.join(unknown)}; known: {', '.join(DATA_CATEGORIES)}")
+        )
+    if request.legal_basis not in LEGAL_BASES:
+        errors.append(FieldError("legal_basis", "enum", f"one of {', '.join(LEGAL_BASES)}"))
+    if not 0 < request.duration_days <= max_days:
+        errors.append(FieldError("duration_days", "range", f"between 1 and {max_days} days"))
+    return (purpose.iri if purpose else request.purpose), errors
+
+
+def request_consent(
+    session: Session,
+    vocabulary: PurposeVocabulary,
+    *,
+    provider_did: str,
+    subject_id: str,
+    request: ConsentRequest,
+    max_days: int,
+    now: datetime | None = None,
+) -> ConsentRecord:
+    """Ask the learner; the request appears on their dashboard with its privacy notice.
+
+    Asking again with other terms replaces the pending terms; a consent already given is never
+    touched by a new request (the learner decides, not the provider)."""
+    now = now or utcnow()
+    purpose, errors = validate_request(session, vocabulary, request, max_days=max_days)
+    names = []
+    for did, field in ((provider_did, "provider"), (request.consumer_did, "consumer")):
+        try:
+            names.append(_member_name(session, did, field))
+        except InvalidInput as error:
+            errors.extend(error.errors)
+            names.append("")
+    provider_name, consumer_name = names
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+    accounts.get_subject(session, subject_id)
+    terms = NoticeTerms(
+        provider=provider_name,
+        consumer=consumer_name,
+        purpose=purpose,
+        data_categories=tuple(request.data_categories),
+        legal_basis=request.legal_basis,
+        duration_days=request.duration_days,
+        offering=request.offering,
+    )
+    version = notice_version(terms)
+    record = session.scalar(
+        select(ConsentRecord).where(
+            ConsentRecord.subject_id == subject_id,
+            ConsentRecord.consumer_did == request.consumer_did,
+            ConsentRecord.purpose == purpose,
+            ConsentRecord.provider_did == provider_did,
+        )
+    )
+    if record is None:
+        record = ConsentRecord(
+            id=str(uuid.uuid4()),
+            subject_id=subject_id,
+            provider_did=provider_did,
+            consumer_did=request.consumer_did,
+            purpose=purpose,
+            status=ConsentStatus.REQUESTED.value,
+            event_count=0,
+            created_at=now,
+        )
+        _set_terms(record, terms, version, request)
+        session.add(record)
+        session.flush()
+    elif record.status == ConsentStatus.GIVEN and (record.valid_until is None or record.valid_until > now):
+        raise Conflict(f"the learner has already given this consent (record {record.id}); it runs until {record.valid_until:%Y-%m-%d}")
+    return _append(session, record.id, ConsentStatus.REQUESTED, Actor.PROVIDER, provider_did, now, terms=(terms, version, request))
+
+
+def _set_terms(record: ConsentRecord, terms: NoticeTerms, version: str, request: ConsentRequest) -> None:
+    record.data_categories = list(request.data_categories)
+    record.legal_basis = request.legal_basis
+    record.duration_days = request.duration_days
+    record.notice_version = version
+    record.notice_terms = notice_terms_json(terms)
+
+
+def notice_terms_json(terms: NoticeTerms) -> dict[str, Any]:
+    return {
+        "provider": terms.provider,
+        "consumer": terms.consumer,
+        "purpose": terms.purpose,
+        "data_categories": list(terms.data_categories),
+        "legal_basis": terms.legal_basis,
+        "duration_days": terms.duration_days,
+        "offering": terms.offering,
+    }
+
+
+def notice_terms(record: ConsentRecord) -> NoticeTerms:
+    stored = record.notice_terms
+    return NoticeTerms(
+        provider=str(stored["provider"]),
+        consumer=str(stored["consumer"]),
+        purpose=str(stored["purpose"]),
+        data_categories=tuple(stored["data_categories"]),  # type: ignore[arg-type]
+        legal_basis=str(stored["legal_basis"]),
+        duration_days=stored.get("duration_days"),  # type: ignore[arg-type]
+        offering=stored.get("offering"),  # type: ignore[arg-type]
+    )
+
+
+def _lock(session: Session, record_id: str, now: datetime) -> tuple[ConsentRecord, int]:
+    """Take the record's row lock by bumping its event counter; returns the record and the
+    sequence number of the event about to be written."""
+    seq = session.execute(
+        update(ConsentRecord)
+        .where(ConsentRecord.id == record_id)
+        .values(event_count=ConsentRecord.event_count + 1, updated_at=now)
+        .returning(ConsentRecord.event_count)
+    ).scalar()
+    if seq is None:
+        raise NotFound(f"no consent record {record_id!r}")
+    record = session.get(ConsentRecord, record_id, populate_existing=True)
+    assert record is not None
+    return record, seq
+
+
+def _append(
+    session: Session,
+    record_id: str,
+    status: ConsentStatus,
+    actor: Actor,
+    actor_id: str,
+    now: datetime,
+    *,
+    terms: tuple[NoticeTerms, str, ConsentRequest] | None = None,
+    valid_until: datetime | None = None,
+    note: str | None = None,
+    allowed_from: set[ConsentStatus] | None = None,
+) -> ConsentRecord:
+    record, seq = _lock(session, record_id, now)
+    current = ConsentStatus(record.status)
+    if allowed_from is not None and seq > 1 and current not in allowed_from:
+        record.event_count = seq - 1  # nothing is written: give the sequence number back
+        session.flush()
+        raise Conflict(f"the consent is {current.value}; it cannot become {status.value}")
+    if terms is not None:
+        _set_terms(record, *terms)
+    record.status = status.value
+    if status == ConsentStatus.GIVEN:
+        record.valid_from, record.valid_until = now, valid_until
+    session.add(
+        ConsentEvent(
+            record_id=record.id,
+            seq=seq,
+            status=status.value,
+            at=now,
+            actor=actor.value,
+            actor_id=actor_id,
+            valid_until=valid_until,
+            notice_version=record.notice_version,
+            note=note,
+        )
+    )
+    if status in STOPPING and current == ConsentStatus.GIVEN:
+        _notify(session, record, seq, status, now)
+    session.flush()
+    return record
+
+
+def _acting_party(session: Session, record: ConsentRecord, actor_id: str, *, giving: bool, minor_age: int, now: datetime) -> Actor:
+    """Whether the signed-in person may decide for this record, and as whom.
+
+    The learner decides for themselves from `minor_age` on; under it, only a guardian the
+    provider attested may give consent. Refusing and withdrawing stay open to the minor too:
+    stopping the use of one's data must never be harder than allowing it."""
+    if actor_id == record.subject_id:
+        subject = accounts.get_subject(session, record.subject_id)
+        if giving and accounts.age_on(subject.birth_date, now.date()) < minor_age:
+            raise Forbidden(f"learners under {minor_age} need a parent or guardian to give this consent")
+        return Actor.SUBJECT
+    if accounts.is_guardian_of(session, actor_id, record.subject_id):
+        return Actor.GUARDIAN
+    raise NotFound(f"no consent record {record.id!r} for this person")
+
+
+def _get(session: Session, record_id: str) -> ConsentRecord:
+    record = session.get(ConsentRecord, record_id)
+    if record is None:
+        raise NotFound(f"no consent record {record_id!r}")
+    return record
+
+
+def give(session: Session, record_id: str, *, by: str, minor_age: int, now: datetime | None = None) -> ConsentRecord:
+    """Give (or renew) consent for the record's terms, for its duration from now."""
+    now = now or utcnow()
+    record = _get(session, record_id)
+    actor = _acting_party(session, record, by, giving=True, minor_age=minor_age, now=now)
+    valid_until = now + timedelta(days=record.duration_days)
+    return _append(session, record_id, ConsentStatus.GIVEN, actor, by, now, valid_until=valid_until, allowed_from=GIVABLE)
+
+
+def refuse(session: Session, record_id: str, *, by: str, minor_age: int, now: datetime | None = None) -> ConsentRecord:
+    now = now or utcnow()
+    record = _get(session, record_id)
+    actor = _acting_party(session, record, by, giving=False, minor_age=minor_age, now=now)
+    return _append(session, record_id, ConsentStatus.REFUSED, actor, by, now, allowed_from={ConsentStatus.REQUESTED})
+
+
+def withdraw(session: Session, record_id: str, *, by: str, minor_age: int, now: datetime | None = None) -> ConsentRecord:
+    """One action; every later check for this record says no."""
+    now = now or utcnow()
+    record = _get(session, record_id)
+    actor = _acting_party(session, record, by, giving=False, minor_age=minor_age, now=now)
+    return _append(session, record_id, ConsentStatus.WITHDRAWN, actor, by, now, allowed_from={ConsentStatus.GIVEN})
+
+
+def invalidate(session: Session, record_id: str, *, by: str, reason: str, now: datetime | None = None) -> ConsentRecord:
+    """The consent can no longer stand (e.g. the consumer left the data space)."""
+    now = now or utcnow()
+    return _append(session, record_id, ConsentStatus.INVALIDATED, Actor.SYSTEM, by, now, note=reason)
+
+
+def expire_due(session: Session, now: datetime | None = None, *, limit: int = 500) -> int:
+    """Write the `expired` event of every given consent whose period has ended; returns how many."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(ConsentRecord.id)
+            .where(ConsentRecord.status == ConsentStatus.GIVEN.value, ConsentRecord.valid_until <= now)
+            .limit(limit)
+        )
+    )
+    for record_id in due:
+        record, seq = _lock(session, record_id, now)
+        if record.status != ConsentStatus.GIVEN or record.valid_until is None or record.valid_until > now:
+            # changed since it was selected: undo the counter bump by writing nothing else
+            record.event_count = seq - 1
+            continue
+        record.status = ConsentStatus.EXPIRED.value
+        session.add(
+            ConsentEvent(
+                record_id=record.id,
+                seq=seq,
+                status=ConsentStatus.EXPIRED.value,
+                at=record.valid_until,
+                actor=Actor.SYSTEM.value,
+                actor_id="expiry",
+                notice_version=record.notice_version,
+            )
+        )
+        _notify(session, record, seq, ConsentStatus.EXPIRED, now)
+    session.flush()
+    return len(due)
+
+
+def check(
+    session: Session, *, subject_id: str, provider_did: str, consumer_did: str, purpose: str, now: datetime | None = None
+) -> CheckResult:
+    """Whether data about `subject_id` may move from `provider_did` to `consumer_did` for `purpose`, now."""
+    now = now or utcnow()
+    row = session.execute(
+        select(ConsentRecord.id, ConsentRecord.status, ConsentRecord.valid_from, ConsentRecord.valid_until).where(
+            ConsentRecord.subject_id == subject_id,
+            ConsentRecord.consumer_did == consumer_did,
+            ConsentRecord.purpose == purpose,
+            ConsentRecord.provider_did == provider_did,
+        )
+    ).first()
+    if row is None:
+        return CheckResult(False, None, None, None)
+    record_id, status, valid_from, valid_until = row
+    if status == ConsentStatus.GIVEN and valid_until is not None and now >= valid_until:
+        status = ConsentStatus.EXPIRED.value
+    allowed = status == ConsentStatus.GIVEN and (valid_from is None or valid_from <= now)
+    return CheckResult(allowed, record_id, status, valid_until)
+
+
+def get_record(session: Session, record_id: str) -> ConsentRecord:
+    return _get(session, record_id)
+
+
+def record_for_party(session: Session, record_id: str, party_did: str) -> ConsentRecord:
+    """A record as its provider or consumer may read it; anyone else learns nothing, not even that it exists."""
+    record = session.get(ConsentRecord, record_id)
+    if record is None or party_did not in (record.provider_did, record.consumer_did):
+        raise NotFound(f"no consent record {record_id!r} concerning {party_did}")
+    return record
+
+
+def record_for_person(session: Session, record_id: str, person_id: str) -> ConsentRecord:
+    """A record as the learner or one of their guardians may read it."""
+    record = session.get(ConsentRecord, record_id)
+    if record is None or (record.subject_id != person_id and not accounts.is_guardian_of(session, person_id, record.subject_id)):
+        raise NotFound(f"no consent record {record_id!r} for this person")
+    return record
+
+
+def records_of(session: Session, subject_id: str) -> list[ConsentRecord]:
+    return list(
+        session.scalars(
+            select(ConsentRecord).where(ConsentRecord.subject_id == subject_id).order_by(ConsentRecord.created_at, ConsentRecord.id)
+        )
+    )
+
+
+def history(session: Session, record_id: str) -> list[ConsentEvent]:
+    return list(session.scalars(select(ConsentEvent).where(ConsentEvent.record_id == record_id).order_by(ConsentEvent.seq)))
+
+
+def subject_history(session: Session, subject_id: str) -> list[tuple[ConsentRecord, ConsentEvent]]:
+    """Every event on every record of the learner, newest first."""
+    rows = session.execute(
+        select(ConsentRecord, ConsentEvent)
+        .join(ConsentEvent, ConsentEvent.record_id == ConsentRecord.id)
+        .where(ConsentRecord.subject_id == subject_id)
+        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())
+    )
+    return [(record, event) for record, event in rows]
+
+
+# -- notifications ---------------------------------------------------------------------------
+
+
+def set_webhook(session: Session, participant_did: str, url: str) -> Webhook:
+    if not url.startswith(("https://", "http://")):
+        raise InvalidInput("the webhook must be an http(s) URL", errors=[FieldError("url", "scheme", "https:// (http:// on loopback)")])
+    hook = session.get(Webhook, participant_did)
+    if hook is None:
+        hook = Webhook(participant_did=participant_did, url=url)
+        session.add(hook)
+    hook.url, hook.updated_at = url, utcnow()
+    session.flush()
+    return hook
+
+
+def event_payload(record: ConsentRecord, seq: int, status: ConsentStatus, at: datetime) -> dict[str, Any]:
+    return {
+        "type": "consent.changed",
+        "record": record.id,
+        "seq": seq,
+        "status": status.value,
+        "dpv_status": status.dpv,
+        "subject": record.subject_id,
+        "provider": record.provider_did,
+        "consumer": record.consumer_did,
+        "purpose": record.purpose,
+        "at": at.isoformat(),
+    }
+
+
+def _notify(session: Session, record: ConsentRecord, seq: int, status: ConsentStatus, now: datetime) -> None:
+    """Queue a signed webhook to the provider and the consumer, in the event's own transaction."""
+    payload = event_payload(record, seq, status, now)
+    for did in dict.fromkeys((record.provider_did, record.consumer_did)):
+        if session.get(Webhook, did) is None:
+            continue  # no connector asked to be told; it learns at its next check
+        session.add(Notification(recipient_did=did, payload=payload, created_at=now, next_attempt_at=now))
+
+
+def pending_notifications(session: Session, now: datetime, limit: int = 100) -> list[Notification]:
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.delivered_at.is_(None), Notification.next_attempt_at <= now, Notification.attempts < 20)
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+    )
+
+
+def webhook_url(session: Session, participant_did: str) -> str | None:
+    hook = session.get(Webhook, participant_did)
+    return hook.url if hook else None
