@@ -112,6 +112,10 @@ def get_subject(session: Session, subject_id: str) -> Subject:
     return subject
 
 
+def subject_exists(session: Session, subject_id: str) -> bool:
+    return session.scalar(select(Subject.id).where(Subject.id == subject_id)) is not None
+
+
 def _hash_code(code: str) -> str:
     normalised = code.strip().upper().replace("-", "").replace(" ", "")
     return hashlib.sha256(normalised.encode()).hexdigest()

@@ -51,17 +51,24 @@ def vocabulary(settings: Settings) -> PurposeVocabulary:
 
 def _party(session: Session, node: Node, caller: VerifiedCaller) -> str:
     """The caller's DID, once it is known to be an active member talking to this consent service."""
-    authority = registry.authority_did(session, node.settings)
+    slug = node.settings.governance_authority
+    if slug is None:
+        raise NotFound("this node runs no consent service (it hosts no governance authority)")
+    authority = identity.participant_did(node.settings.base_url, slug)  # no query on the hot path...
+    if caller.audience != authority:
+        authority = identity.did_of(session, slug)  # ...unless created under another public URL
     if caller.audience != authority:
         raise Forbidden(f"consent calls are addressed to the consent service {authority}")
-    if registry.active_member(session, caller.did) is None:
+    if not registry.is_active_member(session, caller.did):
         raise Forbidden(f"{caller.did} is not an active member of the data space")
     return caller.did
 
 
 def _subject(session: Session, provider_did: str, subject: str | None, account: str | None) -> str:
     if subject is not None:
-        return accounts.get_subject(session, subject).id
+        if not accounts.subject_exists(session, subject):
+            raise NotFound(f"no learner {subject!r} at this consent service")
+        return subject
     assert account is not None
     found = accounts.subject_for_account(session, provider_did, account)
     if found is None:
@@ -231,8 +238,13 @@ def check(
             errors=[FieldError("subject", "one_of", "give subject or account, not both, not neither")],
         )
     purpose_iri = vocabulary(node.settings).resolve(purpose).iri
-    subject_id = _subject(session, provider, subject, account)
-    result = service.check(session, subject_id=subject_id, provider_did=provider, consumer_did=consumer, purpose=purpose_iri)
+    if subject is not None:  # the learner's existence is looked up only when no record matches
+        result = service.check(session, subject_id=subject, provider_did=provider, consumer_did=consumer, purpose=purpose_iri)
+        if result.record_id is None:
+            _subject(session, provider, subject, None)
+    else:
+        subject_id = _subject(session, provider, None, account)
+        result = service.check(session, subject_id=subject_id, provider_did=provider, consumer_did=consumer, purpose=purpose_iri)
     return CheckOut(
         allowed=result.allowed,
         record_id=result.record_id,

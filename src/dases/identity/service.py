@@ -81,6 +81,14 @@ def get_participant(session: Session, slug: str) -> ParticipantView:
     return _view(_get(session, slug))
 
 
+def did_of(session: Session, slug: str) -> str:
+    """The DID of a hosted participant, read alone (no keys loaded): for hot paths."""
+    did = session.scalar(select(Participant.did).where(Participant.slug == slug))
+    if did is None:
+        raise NotFound(f"no participant {slug!r} on this node")
+    return did
+
+
 def list_participants(session: Session) -> list[ParticipantView]:
     return [_view(p) for p in session.scalars(select(Participant).order_by(Participant.slug))]
 

@@ -95,6 +95,11 @@ def active_member(session: Session, did: str) -> Member | None:
     return session.scalar(select(Member).where(Member.did == did, Member.status == MemberStatus.ACTIVE.value))
 
 
+def is_active_member(session: Session, did: str) -> bool:
+    query = select(Member.id).where(Member.did == did, Member.status == MemberStatus.ACTIVE.value)
+    return session.scalar(query) is not None
+
+
 def list_members(session: Session, status: MemberStatus | None = None) -> list[Member]:
     query = select(Member).order_by(Member.legal_name, Member.id)
     if status is not None:
