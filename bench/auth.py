@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import uuid
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,9 +34,9 @@ import sqlalchemy as sa
 
 from dases.app import create_app
 from dases.db import Database
+from dases.identity import service as identity
 from dases.identity.api import CallerOut, ParticipantOut
 from dases.identity.auth import Caller
-from dases.identity import service as identity
 from dases.identity.keys import KeySealer
 from dases.identity.replay import DatabaseReplayGuard, MemoryReplayGuard, ReplayGuard
 from dases.identity.resolver import DidResolver

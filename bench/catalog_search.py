@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from auth import fresh_database
 
-from auth import fresh_database  # noqa: E402 - the sibling benchmark's helper (bench/ is on sys.path)
 from dases.catalog import service
 from dases.catalog.index import SearchQuery
 from dases.catalog.models import DataCategory, OfferingIn, OfferingKind, ServiceCategory

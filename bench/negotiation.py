@@ -31,10 +31,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dases.db import Database  # noqa: E402
-from dases.identity import service as identity  # noqa: E402
-from dases.identity.client import signed_client  # noqa: E402
-from dases.identity.keys import KeySealer  # noqa: E402
+from dases.db import Database
+from dases.identity import service as identity
+from dases.identity.client import signed_client
+from dases.identity.keys import KeySealer
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 SECRET = "bench-node-secret-0123456789"
@@ -88,7 +88,7 @@ class NodeProcess:
     def connector(self) -> str:
         return f"{self.url}/participants/{self.slug}/dsp"
 
-    def signer(self):  # noqa: ANN201 - a dases Signer
+    def signer(self):
         db = Database(f"sqlite:///{self.data_dir / 'dases.sqlite3'}")
         with db.transaction() as session:
             signer = identity.signer_for(session, KeySealer(SECRET.encode()), self.slug)

@@ -188,3 +188,46 @@ def test_expired_link_codes_do_not_link(space: Space) -> None:
         subject = accounts.register(session, login="late-learner", password="correct horse battery", display_name="Late", birth_date=date(2000, 1, 1))
     with pytest.raises(Exception, match="expired"), space.operator.node.db.transaction() as session:
         accounts.redeem_link_code(session, subject.id, issued.code)
+
+
+def test_a_request_for_an_offering_takes_its_terms_from_the_offering_policy(space: Space) -> None:
+    from dases.catalog import federation
+
+    from .test_catalog_offerings import offering
+
+    policy = {
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {
+                        "and": [
+                            {"leftOperand": "purpose", "operator": "eq", "rightOperand": PURPOSE_IRI},
+                            {"leftOperand": "elapsedTime", "operator": "lteq", "rightOperand": "P60D"},
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    with space.school.client(headers=ADMIN) as admin:
+        published = admin.post(
+            "/participants/school/offerings",
+            json=offering(title="Suivi des élèves de seconde", policy=policy, data_categories=["learning_traces", "assessment_results"]),
+        )
+    assert published.status_code == 201, published.text
+    federation.crawl(space.operator.node)
+    with space.operator.node.db.transaction() as session:
+        entry = session.scalars(select(federation.FederatedOffering)).one()
+    space.learner("eleve-1")
+    response = space.request(offering_id=entry.offering_id, purpose=None, data_categories=None, duration_days=None)
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert record["purpose"] == PURPOSE_IRI and record["duration_days"] == 60
+    assert record["data_categories"] == ["learning_traces", "assessment_results"]
+    with space.operator.node.db.transaction() as session:
+        terms = service.notice_terms(service.get_record(session, record["id"]))
+    assert terms.offering == "Suivi des élèves de seconde" and terms.consumer == "Edtech"
+
+    missing = space.request(offering_id="urn:uuid:no-such-offering", purpose=None, data_categories=None, duration_days=None)
+    assert missing.status_code == 404 and "no-such-offering" in missing.json()["detail"]

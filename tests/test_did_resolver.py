@@ -12,7 +12,12 @@ import pytest
 
 from dases.identity.did import build_did_document
 from dases.identity.keys import generate_key, key_id, public_jwk
-from dases.identity.resolver import MAX_DOCUMENT_BYTES, NEGATIVE_TTL_SECONDS, DidResolver, ResolutionError
+from dases.identity.resolver import (
+    MAX_DOCUMENT_BYTES,
+    NEGATIVE_TTL_SECONDS,
+    DidResolver,
+    ResolutionError,
+)
 
 ALICE = "did:web:node.example.org:participants:alice"
 ALICE_URL = "https://node.example.org/participants/alice/did.json"

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from dases.identity.client import signed_client
 from dases.identity.resolver import DidResolver
-from dases.negotiation.agreements import sign_agreement, verify_agreement_signature
 from dases.negotiation.adapters import OdrlJudge
+from dases.negotiation.agreements import sign_agreement, verify_agreement_signature
 from dases.negotiation.messages import DSP_CONTEXT, DspSchemas
 
 from .conftest import ADMIN_TOKEN, SHARED, RunningNode

@@ -6,7 +6,15 @@ import itertools
 
 import pytest
 
-from dases.negotiation.states import TERMINAL, TRANSITIONS, IllegalTransition, Role, State, is_repetition, next_state
+from dases.negotiation.states import (
+    TERMINAL,
+    TRANSITIONS,
+    IllegalTransition,
+    Role,
+    State,
+    is_repetition,
+    next_state,
+)
 
 LEGAL = [
     ("ContractRequestMessage", Role.CONSUMER, None, State.REQUESTED),

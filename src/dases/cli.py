@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ app.add_typer(catalog_app, name="catalog")
 app.command("negotiate")(negotiate)
 console = Console()
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]
 
 
 def _version(value: bool) -> None:
@@ -44,8 +44,8 @@ def main_callback(
 
 @app.command()
 def serve(
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on (DASES_PORT, default 8000).")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Interface to bind (DASES_HOST, default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (DASES_PORT, default 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (DASES_HOST, default 127.0.0.1).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Start a node: migrate its storage and serve its API."""
@@ -60,7 +60,7 @@ def serve(
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
-def _node_session(data_dir: Path | None):  # noqa: ANN202 - see dases.node.node_session
+def _node_session(data_dir: Path | None):
     return node_session(load_settings(data_dir=data_dir))
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from dases.db import Database
 from dases.errors import Forbidden, Unauthorized
 from dases.identity.keys import KeySealer
-from dases.identity.resolver import DidResolver
 from dases.identity.replay import ReplayGuard, replay_guard_for
+from dases.identity.resolver import DidResolver
 from dases.identity.service import HostedDids
 from dases.identity.vcjose import StatusListClient
 from dases.settings import Settings

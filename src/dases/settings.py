@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-
-from dases.errors import ConfigurationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from dases.errors import ConfigurationError
 
 #: Upper bound the data space puts on a service-to-service token's lifetime.
 MAX_TOKEN_LIFETIME_SECONDS = 300

@@ -344,3 +344,10 @@ def search(session: Session, query: SearchQuery, **tuning: int) -> SearchPage[Fe
 
 def sources(session: Session) -> list[FederatedSource]:
     return list(session.scalars(sa.select(FederatedSource).order_by(FederatedSource.member_did)))
+
+
+def find_entry(session: Session, member_did: str, offering_id: str) -> FederatedOffering | None:
+    """One member's dataset, as last crawled."""
+    return session.scalar(
+        sa.select(FederatedOffering).where(FederatedOffering.member_did == member_did, FederatedOffering.offering_id == offering_id)
+    )

@@ -15,6 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -28,8 +29,13 @@ from dases.db import utcnow
 from dases.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthorized
 
 _hasher = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
-#: Verified against when the login is unknown, so a wrong login costs as much as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified against when the login is unknown, so a wrong login costs as much as a wrong
+    password. Made on first use: hashing costs tens of milliseconds, not to be paid at import."""
+    return _hasher.hash(secrets.token_hex(16))
 
 MIN_PASSWORD_LENGTH = 10
 LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{2,253}$")
@@ -95,7 +101,7 @@ def authenticate(session: Session, login: str, password: str) -> Subject:
     """The learner with this login and password, or Unauthorized without saying which was wrong."""
     subject = session.scalar(select(Subject).where(Subject.login == login.strip().lower()))
     try:
-        _hasher.verify(subject.password_hash if subject else _DUMMY_HASH, password)
+        _hasher.verify(subject.password_hash if subject else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         subject = None
     if subject is None:

@@ -8,6 +8,8 @@ active member of the data space.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -46,7 +48,14 @@ SubjectId = Annotated[str, Field(min_length=4, max_length=40, pattern=r"^sub_[0-
 def vocabulary(settings: Settings) -> PurposeVocabulary:
     if settings.dpv_dir is None:
         raise ConfigurationError("the consent service needs the DPV purpose vocabulary: set DASES_DPV_DIR")
-    return load_purposes(settings.dpv_dir)
+    return _vocabulary_at(settings.dpv_dir)
+
+
+@lru_cache(maxsize=8)
+def _vocabulary_at(directory: FilePath) -> PurposeVocabulary:
+    """Keyed on the configured path as given: `load_purposes` resolves it, which costs a few
+    system calls per request on the check's hot path."""
+    return load_purposes(directory)
 
 
 def _party(session: Session, node: Node, caller: VerifiedCaller) -> str:
@@ -89,28 +98,38 @@ class LinkCodeOut(BaseModel):
 
 
 class ConsentRequestIn(BaseModel):
+    """Either the terms themselves, or `offering_id`: then the purpose, the duration and the
+    data categories come from that offering's ODRL policy in the federated catalog."""
+
     subject: SubjectId | None = None
     account: Account | None = None
     consumer: Did
-    purpose: str = Field(min_length=3, max_length=300, description="A DPV purpose: full IRI, dpv:X or sector-education:X.")
-    data_categories: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=16)
+    offering_id: str | None = Field(default=None, min_length=1, max_length=512, description="@id of one of your datasets in the federated catalog.")
+    purpose: str | None = Field(default=None, min_length=3, max_length=300, description="A DPV purpose: full IRI, dpv:X or sector-education:X.")
+    data_categories: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=16)
     duration_days: int | None = Field(default=None, ge=1, le=3650, description="How long the consent lasts once given.")
     valid_until: date | None = Field(default=None, description="Or: the last day it lasts, if given today (YYYY-MM-DD).")
     legal_basis: str = Field(default="consent", max_length=32)
-    offering: Text | None = Field(default=None, max_length=300)
+    offering: Text | None = Field(default=None, max_length=300, description="Title shown to the learner when no offering_id is given.")
 
     @model_validator(mode="after")
     def _one_subject(self) -> ConsentRequestIn:
         if (self.subject is None) == (self.account is None):
             raise ValueError("name the learner by exactly one of subject (pseudonym) or account (your id for them)")
-        if (self.duration_days is None) == (self.valid_until is None):
-            raise ValueError("say how long the consent lasts with exactly one of duration_days or valid_until")
+        if self.duration_days is not None and self.valid_until is not None:
+            raise ValueError("say how long the consent lasts with one of duration_days or valid_until, not both")
+        if self.offering_id is None:
+            if self.purpose is None:
+                raise ValueError("name a purpose, or an offering_id whose policy names one")
+            if not self.data_categories:
+                raise ValueError("name the data categories, or an offering_id that declares them")
+            if self.duration_days is None and self.valid_until is None:
+                raise ValueError("say how long the consent lasts with duration_days or valid_until")
         return self
 
-    def days(self, today: date) -> int:
-        if self.duration_days is not None:
+    def days(self, today: date) -> int | None:
+        if self.valid_until is None:
             return self.duration_days
-        assert self.valid_until is not None
         days = (self.valid_until - today).days + 1
         if days < 1:
             raise InvalidInput(
@@ -199,14 +218,27 @@ def request_consent(body: ConsentRequestIn, caller: Caller, node: NodeDep, sessi
     """A provider asks one of its learners for consent; the learner decides on their dashboard."""
     provider = _party(session, node, caller)
     subject = _subject(session, provider, body.subject, body.account)
-    request = service.ConsentRequest(
-        consumer_did=body.consumer,
-        purpose=body.purpose,
-        data_categories=tuple(body.data_categories),
-        duration_days=body.days(datetime.now(UTC).date()),
-        legal_basis=body.legal_basis,
-        offering=body.offering,
-    )
+    days = body.days(datetime.now(UTC).date())
+    if body.offering_id is not None:
+        request = service.request_for_offering(
+            session,
+            vocabulary(node.settings),
+            provider_did=provider,
+            offering_id=body.offering_id,
+            consumer_did=body.consumer,
+            data_categories=tuple(body.data_categories),
+            duration_days=days,
+        )
+    else:
+        assert body.purpose is not None and days is not None
+        request = service.ConsentRequest(
+            consumer_did=body.consumer,
+            purpose=body.purpose,
+            data_categories=tuple(body.data_categories),
+            duration_days=days,
+            legal_basis=body.legal_basis,
+            offering=body.offering,
+        )
     record = service.request_consent(
         session, vocabulary(node.settings), provider_did=provider, subject_id=subject, request=request, max_days=node.settings.consent_max_days
     )

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from dases.catalog import federation
 from dases.consent import accounts
 from dases.consent.models import (
     Actor,
@@ -28,7 +29,7 @@ from dases.consent.models import (
     Notification,
     Webhook,
 )
-from dases.consent.notices import NoticeTerms, notice_version
+from dases.consent.notices import NoticeTerms, notice_version, terms_from_policy
 from dases.consent.plain_language import DATA_CATEGORIES, LEGAL_BASES
 from dases.consent.purposes import PurposeVocabulary
 from dases.db import utcnow
@@ -91,6 +92,48 @@ def validate_request(
     if not 0 < request.duration_days <= max_days:
         errors.append(FieldError("duration_days", "range", f"between 1 and {max_days} days"))
     return (purpose.iri if purpose else request.purpose), errors
+
+
+def request_for_offering(
+    session: Session,
+    vocabulary: PurposeVocabulary,
+    *,
+    provider_did: str,
+    offering_id: str,
+    consumer_did: str,
+    data_categories: tuple[str, ...] = (),
+    duration_days: int | None = None,
+    now: datetime | None = None,
+) -> ConsentRequest:
+    """The consent an offering of the provider calls for, read from its ODRL policy as the
+    operator's federated catalog holds it: the purpose, the duration (`elapsedTime`, or the
+    days left until a `dateTime` limit), and the offering's personal-data categories unless the
+    provider narrows them."""
+    now = now or utcnow()
+    entry = federation.find_entry(session, provider_did, offering_id)
+    if entry is None:
+        raise NotFound(f"no offering {offering_id!r} of {provider_did} in the federated catalog (crawled from the members' catalogs)")
+    policies = entry.document.get("hasPolicy") or entry.document.get("odrl:hasPolicy") or []
+    policy = policies[0] if isinstance(policies, list) and policies else policies
+    if not isinstance(policy, dict):
+        raise InvalidInput("the offering carries no policy", errors=[FieldError("offering_id", "no_policy", "the offering has no ODRL offer")])
+    categories = data_categories or tuple(c for c in entry.data_categories if c in DATA_CATEGORIES)
+    terms = terms_from_policy(policy, provider="-", consumer="-", data_categories=categories, vocabulary=vocabulary, offering=entry.title)
+    days = [d for d in (duration_days, terms.duration_days) if d is not None]
+    if terms.valid_until is not None:
+        days.append(max(1, (terms.valid_until - now).days))
+    if not days:
+        raise InvalidInput(
+            "the offering's policy sets no duration (elapsedTime or dateTime): say how long with duration_days",
+            errors=[FieldError("duration_days", "required", "the policy sets no duration")],
+        )
+    return ConsentRequest(
+        consumer_did=consumer_did,
+        purpose=terms.purpose,
+        data_categories=terms.data_categories,
+        duration_days=min(days),
+        offering=entry.title,
+    )
 
 
 def request_consent(
@@ -335,18 +378,27 @@ def expire_due(session: Session, now: datetime | None = None, *, limit: int = 50
     return len(due)
 
 
+_records = ConsentRecord.__table__
+#: Built once: a Core statement on the unique index, so a check pays neither ORM compilation nor
+#: cache-key generation (most of a check's cost on SQLite otherwise).
+_CHECK = (
+    select(_records.c.id, _records.c.status, _records.c.valid_from, _records.c.valid_until)
+    .where(
+        _records.c.subject_id == bindparam("subject"),
+        _records.c.consumer_did == bindparam("consumer"),
+        _records.c.purpose == bindparam("purpose"),
+        _records.c.provider_did == bindparam("provider"),
+    )
+)
+
+
 def check(
     session: Session, *, subject_id: str, provider_did: str, consumer_did: str, purpose: str, now: datetime | None = None
 ) -> CheckResult:
     """Whether data about `subject_id` may move from `provider_did` to `consumer_did` for `purpose`, now."""
     now = now or utcnow()
-    row = session.execute(
-        select(ConsentRecord.id, ConsentRecord.status, ConsentRecord.valid_from, ConsentRecord.valid_until).where(
-            ConsentRecord.subject_id == subject_id,
-            ConsentRecord.consumer_did == consumer_did,
-            ConsentRecord.purpose == purpose,
-            ConsentRecord.provider_did == provider_did,
-        )
+    row = session.connection().execute(
+        _CHECK, {"subject": subject_id, "consumer": consumer_did, "purpose": purpose, "provider": provider_did}
     ).first()
     if row is None:
         return CheckResult(False, None, None, None)

@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dases.errors import problem_responses
-from dases.types import Text
 from dases.identity import service, vcjose
 from dases.identity.auth import Caller
 from dases.node import AdminDep, NodeDep, SessionDep
+from dases.types import Text
 
 router = APIRouter(tags=["identity"])
 

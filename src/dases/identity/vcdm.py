@@ -243,9 +243,7 @@ def _apply_inline_context(
             out.append(Violation(tpath, "context.protected_term",
                                  f"{tpath} redefines {term!r}, protected by an earlier context"))
         defined[term] = _definition_iri(term, definition, tpath, ctx, local, out)
-        if isinstance(definition, dict) and definition.get("@protected", protect_all) is True:
-            ctx.protected[term] = definition
-        elif not isinstance(definition, dict) and protect_all:
+        if isinstance(definition, dict) and definition.get("@protected", protect_all) is True or not isinstance(definition, dict) and protect_all:
             ctx.protected[term] = definition
     ctx.terms.update(defined)
 

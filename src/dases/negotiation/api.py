@@ -18,12 +18,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from dases.errors import Conflict, FieldError, InvalidInput, problem_responses
-from dases.errors import Unauthorized
+from dases.errors import Conflict, FieldError, InvalidInput, Unauthorized, problem_responses
 from dases.identity.auth import Caller
 from dases.identity.models import Participant
-from dases.identity.tokens import VerifiedCaller
 from dases.identity.service import SLUG_PATTERN
+from dases.identity.tokens import VerifiedCaller
 from dases.negotiation import service
 from dases.negotiation.messages import negotiation_body
 from dases.negotiation.models import Negotiation, NegotiationEvent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import httpx
 import typer
@@ -19,7 +19,7 @@ def negotiate(
     offer_id: Annotated[str, typer.Argument(help="The offer's @id in the provider's catalog.")],
     provider: Annotated[str, typer.Option("--provider", help="The provider's DSP endpoint, http(s)://HOST/participants/SLUG/dsp.")],
     as_participant: Annotated[str, typer.Option("--as", help="The local participant negotiating (the consumer).")],
-    node: Annotated[Optional[str], typer.Option(help="URL of the local node (default: DASES_PUBLIC_URL or host:port).")] = None,
+    node: Annotated[str | None, typer.Option(help="URL of the local node (default: DASES_PUBLIC_URL or host:port).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for FINALIZED or TERMINATED.")] = 60.0,
 ) -> None:
     """Negotiate OFFER_ID with a provider through the local node (needs DASES_ADMIN_TOKEN)."""

@@ -33,7 +33,14 @@ from dases.negotiation import messages
 from dases.negotiation.agreements import sign_agreement, verify_agreement_signature
 from dases.negotiation.messages import AGREEMENT_SIGNATURE, MessageError, envelope
 from dases.negotiation.models import Negotiation, NegotiationEvent
-from dases.negotiation.states import TERMINAL, IllegalTransition, Role, State, is_repetition, next_state
+from dases.negotiation.states import (
+    TERMINAL,
+    IllegalTransition,
+    Role,
+    State,
+    is_repetition,
+    next_state,
+)
 from dases.node import Node
 
 log = logging.getLogger(__name__)
@@ -212,20 +219,20 @@ def receive(
     if kind in ("ContractRequestMessage", "ContractOfferMessage"):
         negotiation.offer = message["offer"]
         if own is Role.PROVIDER:
-            follow_up = lambda: provider_decide(negotiator, negotiation_id)  # noqa: E731
+            follow_up = lambda: provider_decide(negotiator, negotiation_id)
     elif kind == "ContractAgreementMessage":
         negotiation.agreement = message["agreement"]
         negotiation.provider_signature = message.get(AGREEMENT_SIGNATURE)
-        follow_up = lambda: consumer_verify(negotiator, negotiation_id)  # noqa: E731
+        follow_up = lambda: consumer_verify(negotiator, negotiation_id)
     elif kind == "ACCEPTED":
-        follow_up = lambda: provider_agree(negotiator, negotiation_id)  # noqa: E731
+        follow_up = lambda: provider_agree(negotiator, negotiation_id)
     elif kind == "ContractAgreementVerificationMessage":
         check = verify_agreement_signature(negotiation.agreement or {}, message.get(AGREEMENT_SIGNATURE, ""), caller_did, negotiator.node.resolver)
         if not check.valid:
             raise _dsp(400, "invalid-signature", f"the consumer's agreement signature is not valid: {check.detail}", negotiation)
         negotiation.consumer_signature = message[AGREEMENT_SIGNATURE]
         if negotiator.auto_finalize:
-            follow_up = lambda: provider_finalize(negotiator, negotiation_id)  # noqa: E731
+            follow_up = lambda: provider_finalize(negotiator, negotiation_id)
     elif kind == "ContractNegotiationTerminationMessage":
         negotiation.termination_code = str(message.get("code", ""))[:64] or None
         negotiation.termination_reason = "; ".join(str(r) for r in message.get("reason", []))[:2000] or None

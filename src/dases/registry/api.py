@@ -10,12 +10,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from dases.errors import problem_responses
-from dases.types import Text
 from dases.identity.auth import Caller
 from dases.identity.vcjose import VC_MEDIA_TYPE
 from dases.node import AdminDep, NodeDep, SessionDep
 from dases.registry import service
 from dases.registry.models import Member, MemberStatus, Role
+from dases.types import Text
 
 router = APIRouter(prefix="/registry", tags=["registry"])
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from dases.db import utcnow
@@ -95,9 +95,13 @@ def active_member(session: Session, did: str) -> Member | None:
     return session.scalar(select(Member).where(Member.did == did, Member.status == MemberStatus.ACTIVE.value))
 
 
+_members = Member.__table__
+_IS_ACTIVE = select(_members.c.id).where(_members.c.did == bindparam("did"), _members.c.status == MemberStatus.ACTIVE.value)
+
+
 def is_active_member(session: Session, did: str) -> bool:
-    query = select(Member.id).where(Member.did == did, Member.status == MemberStatus.ACTIVE.value)
-    return session.scalar(query) is not None
+    """Whether `did` is an active member; built once, for the hot path of signed service calls."""
+    return session.connection().execute(_IS_ACTIVE, {"did": did}).first() is not None
 
 
 def list_members(session: Session, status: MemberStatus | None = None) -> list[Member]:
