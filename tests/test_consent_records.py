@@ -263,3 +263,13 @@ def test_simultaneous_gives_and_withdrawals_lose_no_event(db: Database, subject:
     for before, after in itertools.pairwise(events[1:]):
         if after.status == ConsentStatus.WITHDRAWN:
             assert before.status == ConsentStatus.GIVEN  # a withdrawal always follows a give
+
+
+def test_a_guardian_code_makes_no_minor_a_guardian(db: Database) -> None:
+    with db.transaction() as session:
+        teenager = learner(session, birth_date=T0.date().replace(year=T0.year - 16))
+        code = accounts.issue_link_code(session, provider_did=PROVIDER, account="eleve-7", role="guardian", lifetime=timedelta(hours=1))
+        with pytest.raises(Forbidden, match="at least 18"):
+            accounts.redeem_link_code(session, teenager, code.code, now=T0)
+        parent = learner(session)
+        accounts.redeem_link_code(session, parent, code.code, now=T0)  # the refused attempt did not burn it

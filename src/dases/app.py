@@ -10,12 +10,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 import dases
-from dases.errors import DasesError, install_problem_handlers, problem_responses
 from dases.catalog.api import router as catalog_router
 from dases.catalog.federation import start_crawler
 from dases.consent.api import inbox_router as consent_inbox_router
 from dases.consent.api import router as consent_router
 from dases.consent.notifications import start_consent_worker
+from dases.errors import DasesError, install_problem_handlers, problem_responses
 from dases.identity.api import router as identity_router
 from dases.negotiation.adapters import build_negotiator
 from dases.negotiation.api import router as negotiation_router
@@ -23,6 +23,7 @@ from dases.negotiation.sweeper import start_sweeper
 from dases.node import Node, NodeDep
 from dases.registry.api import router as registry_router
 from dases.settings import Settings
+from dases.web.api import router as web_router
 
 
 class ServiceUnavailable(DasesError):
@@ -83,4 +84,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(negotiation_router)
     app.include_router(consent_router)
     app.include_router(consent_inbox_router)
+    app.include_router(web_router)
     return app

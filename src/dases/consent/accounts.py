@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from dases.consent.models import AccountLink, Guardianship, LinkCode, Subject
 from dases.db import utcnow
-from dases.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthorized
+from dases.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 
 _hasher = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
 
@@ -41,6 +41,9 @@ MIN_PASSWORD_LENGTH = 10
 LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{2,253}$")
 LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
 LINK_ROLES = ("learner", "guardian")
+#: A guardian holds parental responsibility: an adult (the age of majority in France and in
+#: most of the EU), whatever age of digital consent the node is configured with.
+GUARDIAN_MIN_AGE = 18
 
 
 def new_subject_id() -> str:
@@ -157,8 +160,11 @@ def redeem_link_code(session: Session, subject_id: str, code: str, now: datetime
             "this link code is unknown, already used or expired; ask the organisation for a new one",
             errors=[FieldError("code", "unknown_or_expired", "not a valid link code")],
         )
-    issued.used_at = now
     if issued.role == "guardian":
+        guardian = get_subject(session, subject_id)
+        if age_on(guardian.birth_date, now.date()) < GUARDIAN_MIN_AGE:
+            raise Forbidden(f"a guardian must be at least {GUARDIAN_MIN_AGE}; this code is for a parent or guardian")
+        issued.used_at = now
         existing = session.scalar(
             select(Guardianship).where(
                 Guardianship.guardian_id == subject_id,
@@ -175,6 +181,7 @@ def redeem_link_code(session: Session, subject_id: str, code: str, now: datetime
     link = session.scalar(select(AccountLink).where(AccountLink.provider_did == issued.provider_did, AccountLink.account == issued.account))
     if link is not None and link.subject_id != subject_id:
         raise Conflict("this account is already linked to another learner; contact the organisation")
+    issued.used_at = now
     if link is None:
         link = AccountLink(subject_id=subject_id, provider_did=issued.provider_did, account=issued.account, linked_at=now)
         session.add(link)
@@ -203,5 +210,9 @@ def wards(session: Session, guardian_id: str) -> list[Subject]:
     return list(session.scalars(query))
 
 
-def is_guardian_of(session: Session, guardian_id: str, subject_id: str) -> bool:
+def is_guardian_of(session: Session, guardian_id: str, subject_id: str, today: date | None = None) -> bool:
+    """Whether `guardian_id` answers for `subject_id` (an adult the learner's provider attested)."""
+    guardian = session.get(Subject, guardian_id)
+    if guardian is None or age_on(guardian.birth_date, today or utcnow().date()) < GUARDIAN_MIN_AGE:
+        return False
     return any(ward.id == subject_id for ward in wards(session, guardian_id))

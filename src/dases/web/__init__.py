@@ -1,0 +1,1 @@
+"""The learner's dashboard: server-rendered pages under `/me`, in French and English."""
