@@ -560,3 +560,31 @@ def test_web_errors_are_pages_and_web_routes_stay_out_of_the_api_schema(space: S
     with space.operator.client() as client:
         paths = client.get("/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith("/me")]
+
+
+def test_parallel_gives_and_withdrawals_from_the_dashboard_lose_no_event(space: Space, browsers: Callable[..., Browser]) -> None:
+    """Many clicks at once, as separate requests to the node: each accepted click is one event."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    browser = browsers()
+    assert browser.register("sami", name="Sami").status_code == 303
+    assert browser.link(space.link_code("eleve-par")).status_code == 303
+    record = space.request("eleve-par")
+    token = browser.csrf("/me")
+    cookies = dict(browser.http.cookies)
+    actions = ["give", "withdraw"] * 12
+
+    def click(action: str) -> int:
+        with httpx.Client(base_url=space.operator.url, cookies=cookies, timeout=30) as tab:
+            return tab.post(f"/me/consents/{record['id']}/{action}", data={"csrf": token}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(click, actions))
+    assert set(statuses) <= {303, 409}, statuses  # accepted, or "not given: nothing to withdraw"
+    accepted = [action for action, status in zip(actions, statuses, strict=True) if status == 303]
+    with space.call(space.school, "school") as client:
+        history = client.get(f"/consent/records/{record['id']}").json()["history"]
+    assert len(history) == 1 + len(accepted)
+    assert [event["seq"] for event in history] == list(range(1, len(history) + 1))
+    assert sorted(event["status"] for event in history[1:]) == sorted("given" if a == "give" else "withdrawn" for a in accepted)
+    assert space.allowed("eleve-par") is (history[-1]["status"] == "given")
