@@ -231,3 +231,19 @@ def test_a_request_for_an_offering_takes_its_terms_from_the_offering_policy(spac
 
     missing = space.request(offering_id="urn:uuid:no-such-offering", purpose=None, data_categories=None, duration_days=None)
     assert missing.status_code == 404 and "no-such-offering" in missing.json()["detail"]
+
+
+def test_a_transfer_asks_once_which_learners_it_may_carry(space: Space) -> None:
+    subjects = {account: space.learner(account) for account in ("eleve-1", "eleve-2", "eleve-3")}
+    records = {account: space.request(account=account).json()["id"] for account in subjects}
+    with space.operator.node.db.transaction() as session:
+        for account in ("eleve-1", "eleve-2"):
+            service.give(session, records[account], by=subjects[account], minor_age=15)
+        service.withdraw(session, records["eleve-2"], by=subjects["eleve-2"], minor_age=15)
+    body = {"consumer": space.edtech.did("edtech"), "purpose": PURPOSE, "accounts": ["eleve-1", "eleve-2", "eleve-3", "never-linked"]}
+    with space.call(space.school, "school") as client:
+        response = client.post("/consent/check-batch", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["allowed"] == [{"account": "eleve-1", "record_id": records["eleve-1"]}]
+    with space.call(space.edtech, "edtech") as client:  # the consumer learns nothing this way
+        assert client.post("/consent/check-batch", json=body).json()["allowed"] == []

@@ -285,6 +285,36 @@ def check(
     )
 
 
+class BatchCheckIn(BaseModel):
+    consumer: Did
+    purpose: str = Field(min_length=3, max_length=300)
+    accounts: list[Account] = Field(min_length=1, max_length=100_000, description="Your ids for the learners whose data a transfer would carry.")
+
+
+class AllowedAccountOut(BaseModel):
+    account: str
+    record_id: str
+
+
+class BatchCheckOut(BaseModel):
+    allowed: list[AllowedAccountOut] = Field(description="Only the accounts whose consent is given now; every other account must be left out.")
+    checked_at: datetime
+
+
+@router.post("/check-batch", response_model=BatchCheckOut, responses=problem_responses(401, 403, 422))
+def check_batch(body: BatchCheckIn, caller: Caller, node: NodeDep, session: SessionDep) -> BatchCheckOut:
+    """For a transfer: which of the caller's learners may have their data sent to this consumer
+    for this purpose, now. Asked by the provider only; the answer names the consent records to
+    write to the ledger."""
+    provider = _party(session, node, caller)
+    purpose_iri = vocabulary(node.settings).resolve(body.purpose).iri
+    now = datetime.now(UTC)
+    allowed = service.check_accounts(
+        session, provider_did=provider, consumer_did=body.consumer, purpose=purpose_iri, accounts_=list(dict.fromkeys(body.accounts)), now=now
+    )
+    return BatchCheckOut(allowed=[AllowedAccountOut(account=a.account, record_id=a.record_id) for a in allowed], checked_at=now)
+
+
 @router.get("/records/{record_id}", response_model=RecordOut, responses=problem_responses(401, 403, 404))
 def get_record(record_id: str, caller: Caller, node: NodeDep, session: SessionDep) -> RecordOut:
     """A record and its history, for its provider or its consumer."""

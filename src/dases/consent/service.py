@@ -409,6 +409,44 @@ def check(
     return CheckResult(allowed, record_id, status, valid_until)
 
 
+@dataclass(frozen=True)
+class AccountConsent:
+    account: str
+    record_id: str
+
+
+def check_accounts(
+    session: Session, *, provider_did: str, consumer_did: str, purpose: str, accounts_: list[str], now: datetime | None = None
+) -> list[AccountConsent]:
+    """The accounts (the provider's ids for its learners) whose consent for this consumer and
+    purpose is given and current, with the record that says so: what a transfer may release.
+
+    One query per chunk of accounts, whatever their number: a transfer filters thousands of
+    learners at the source, and asks once."""
+    from dases.consent.models import AccountLink
+
+    now = now or utcnow()
+    allowed: list[AccountConsent] = []
+    for start in range(0, len(accounts_), 500):
+        chunk = accounts_[start : start + 500]
+        rows = session.execute(
+            select(AccountLink.account, ConsentRecord.id)
+            .join(ConsentRecord, ConsentRecord.subject_id == AccountLink.subject_id)
+            .where(
+                AccountLink.provider_did == provider_did,
+                AccountLink.account.in_(chunk),
+                ConsentRecord.provider_did == provider_did,
+                ConsentRecord.consumer_did == consumer_did,
+                ConsentRecord.purpose == purpose,
+                ConsentRecord.status == ConsentStatus.GIVEN.value,
+                (ConsentRecord.valid_from.is_(None)) | (ConsentRecord.valid_from <= now),
+                ConsentRecord.valid_until > now,
+            )
+        )
+        allowed.extend(AccountConsent(account, record_id) for account, record_id in rows)
+    return allowed
+
+
 def get_record(session: Session, record_id: str) -> ConsentRecord:
     return _get(session, record_id)
 
