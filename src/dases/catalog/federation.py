@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +41,7 @@ from dases.identity.client import signed_client
 from dases.identity.did import InvalidDid, did_web_document_url
 from dases.identity.keys import Signer
 from dases.node import Node
+from dases.periodic import start_periodic
 from dases.registry import service as registry
 from dases.registry.models import Member, MemberStatus
 
@@ -309,29 +309,17 @@ def start_crawler(node: Node, interval_seconds: float, *, first_delay_seconds: f
         raise ConfigurationError("the federated catalog crawls from the operator's node: set DASES_GOVERNANCE_AUTHORITY")
     if interval_seconds <= 0:
         raise ConfigurationError(f"the crawl interval must be positive, not {interval_seconds}")
-    stopping = threading.Event()
 
-    def run() -> None:
-        delay = first_delay_seconds
-        while not stopping.wait(delay):
-            try:
-                reports = crawl(node)
-                failed = [r.member_did for r in reports if not r.ok]
-                log.info("federated catalog: crawled %d members, %d failed %s", len(reports), len(failed), failed or "")
-            except DasesError as error:  # e.g. the governance authority is not created yet
-                log.warning("federated catalog: crawl round skipped: %s", error.detail)
-            except Exception:  # one bad round must not end the crawler
-                log.exception("federated catalog: crawl round failed")
-            delay = interval_seconds
+    def round_() -> None:
+        try:
+            reports = crawl(node)
+        except DasesError as error:  # e.g. the governance authority is not created yet
+            log.warning("federated catalog: crawl round skipped: %s", error.detail)
+            return
+        failed = [r.member_did for r in reports if not r.ok]
+        log.info("federated catalog: crawled %d members, %d failed %s", len(reports), len(failed), failed or "")
 
-    thread = threading.Thread(target=run, name="dases-catalog-crawler", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        stopping.set()
-        thread.join(timeout=30)
-
-    return stop
+    return start_periodic("dases-catalog-crawler", interval_seconds, round_, first_delay=first_delay_seconds, join_timeout=30)
 
 
 # --- reading it ------------------------------------------------------------------------------

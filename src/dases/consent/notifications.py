@@ -12,7 +12,6 @@ Failed deliveries are retried with exponential backoff (at most 20 tries).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from dases.identity import jws
 from dases.identity.client import SignedCallAuth
 from dases.identity.tokens import VerifiedCaller
 from dases.node import Node
+from dases.periodic import start_periodic
 from dases.registry import service as registry
 
 log = logging.getLogger(__name__)
@@ -109,22 +109,10 @@ def receive(session: Session, node: Node, caller: VerifiedCaller, body: bytes) -
 
 def start_consent_worker(node: Node, interval: float) -> Callable[[], None]:
     """Expire consents and deliver notifications every `interval` seconds until stopped."""
-    stop = threading.Event()
 
-    def loop() -> None:
-        while not stop.wait(interval):
-            try:
-                with node.db.transaction() as session:
-                    service.expire_due(session)
-                deliver_pending(node)
-            except Exception:  # one failed round must not end the worker
-                log.exception("the consent worker's round failed")
+    def round_() -> None:
+        with node.db.transaction() as session:
+            service.expire_due(session)
+        deliver_pending(node)
 
-    thread = threading.Thread(target=loop, name="consent-worker", daemon=True)
-    thread.start()
-
-    def halt() -> None:
-        stop.set()
-        thread.join(timeout=5)
-
-    return halt
+    return start_periodic("consent-worker", interval, round_, join_timeout=5)
