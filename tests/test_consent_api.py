@@ -16,60 +16,28 @@ from dases.consent.models import ReceivedNotification
 from dases.consent.notifications import deliver_pending
 from dases.identity.client import signed_client
 
-from .conftest import ADMIN_TOKEN, RunningNode
-
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-PURPOSE = "sector-education:StudentPerformanceMonitoring"
-PURPOSE_IRI = "https://w3id.org/dpv/sector/education#StudentPerformanceMonitoring"
+from .conftest import RunningNode
+from .spaces import ADMIN, PURPOSE, PURPOSE_IRI, DataSpace
 
 
-class Space:
-    """An operator node (registry + consent service), a school (provider) and an EdTech (consumer)."""
+class Space(DataSpace):
+    """The data space of `tests/spaces.py`, plus a node whose participant is not a member."""
 
     def __init__(self, start_node: Callable[..., RunningNode]) -> None:
-        self.operator = start_node(governance_authority="operator", consent_sweep_seconds=3600)
-        self.operator.add_participant("operator", "Data space operator")
-        consent_service = self.operator.did("operator")
-        self.school = start_node(consent_service=consent_service)
-        self.school.add_participant("school", "Lycée Victor Hugo")
-        self.edtech = start_node(consent_service=consent_service)
-        self.edtech.add_participant("edtech", "EdTech Numérique")
+        super().__init__(start_node)
         self.outsider = start_node()
         self.outsider.add_participant("outsider", "Not a member")
-        for node, slug in ((self.school, "school"), (self.edtech, "edtech")):
-            self.onboard(node, slug)
-
-    def onboard(self, node: RunningNode, slug: str) -> None:
-        application = {"legal_name": slug.title(), "registration_number": "123 456 789", "country": "FR", "roles": ["data_provider", "data_consumer"]}
-        with self.call(node, slug) as client:
-            applied = client.post("/registry/applications", json=application)
-        assert applied.status_code == 201, applied.text
-        with self.operator.client(headers=ADMIN) as admin:
-            assert admin.post(f"/registry/members/{applied.json()['id']}/approve").status_code == 200
-
-    def call(self, node: RunningNode, slug: str) -> httpx.Client:
-        return signed_client(node.signer(slug), self.operator.did("operator"), base_url=self.operator.url, timeout=10)
 
     def learner(self, account: str, birth_date: date = date(2001, 5, 4)) -> str:
         """A learner registered at the consent service who linked their school account."""
-        with self.call(self.school, "school") as client:
-            code = client.post("/consent/link-codes", json={"account": account}).json()["code"]
+        code = self.link_code(account)
         with self.operator.node.db.transaction() as session:
             subject = accounts.register(session, login=f"l-{account}", password="correct horse battery", display_name=account, birth_date=birth_date)
             accounts.redeem_link_code(session, subject.id, code)
             return subject.id
 
     def request(self, **overrides: Any) -> httpx.Response:
-        body = {
-            "account": "eleve-1",
-            "consumer": self.edtech.did("edtech"),
-            "purpose": PURPOSE,
-            "data_categories": ["learning_traces", "assessment_results"],
-            "duration_days": 90,
-            **overrides,
-        }
-        with self.call(self.school, "school") as client:
-            return client.post("/consent/requests", json={key: value for key, value in body.items() if value is not None})
+        return self.ask(**overrides)
 
     def check(self, slug: str = "school", **params: Any) -> httpx.Response:
         node = self.school if slug == "school" else self.edtech
@@ -227,7 +195,7 @@ def test_a_request_for_an_offering_takes_its_terms_from_the_offering_policy(spac
     assert record["data_categories"] == ["learning_traces", "assessment_results"]
     with space.operator.node.db.transaction() as session:
         terms = service.notice_terms(service.get_record(session, record["id"]))
-    assert terms.offering == "Suivi des élèves de seconde" and terms.consumer == "Edtech"
+    assert terms.offering == "Suivi des élèves de seconde" and terms.consumer == "EdTech Numérique"
 
     missing = space.request(offering_id="urn:uuid:no-such-offering", purpose=None, data_categories=None, duration_days=None)
     assert missing.status_code == 404 and "no-such-offering" in missing.json()["detail"]

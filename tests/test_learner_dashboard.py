@@ -19,65 +19,26 @@ from sqlalchemy import select
 from dases.consent import accounts
 from dases.consent.receipts import verify_receipt
 from dases.db import utcnow
-from dases.identity.client import signed_client
 from dases.web import sessions
 from dases.web.i18n import MESSAGES, choose_language, from_accept_language
 from dases.web.models import SigninThrottle, WebSession
 from dases.web.views import TEMPLATES_DIR
 
-from .conftest import ADMIN_TOKEN, RunningNode
+from .conftest import RunningNode
+from .spaces import PURPOSE, DataSpace
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-PURPOSE = "sector-education:StudentPerformanceMonitoring"
 PASSWORD = "correct horse battery staple"
 ADULT = "2001-05-04"
 MINOR = (utcnow().date() - timedelta(days=365 * 12)).isoformat()
 
 
-class Space:
-    """An operator node (registry, consent service, dashboard), a school (provider) and an EdTech (consumer)."""
-
-    def __init__(self, start_node: Callable[..., RunningNode]) -> None:
-        self.operator = start_node(governance_authority="operator", consent_sweep_seconds=3600)
-        self.operator.add_participant("operator", "Data space operator")
-        consent_service = self.operator.did("operator")
-        self.school = start_node(consent_service=consent_service)
-        self.school.add_participant("school", "Lycée Victor Hugo")
-        self.edtech = start_node(consent_service=consent_service)
-        self.edtech.add_participant("edtech", "EdTech Numérique")
-        self.onboard(self.school, "school", "Lycée Victor Hugo")
-        self.onboard(self.edtech, "edtech", "EdTech Numérique")
-
-    def onboard(self, node: RunningNode, slug: str, legal_name: str) -> None:
-        application = {"legal_name": legal_name, "registration_number": "123 456 789", "country": "FR", "roles": ["data_provider", "data_consumer"]}
-        with self.call(node, slug) as client:
-            applied = client.post("/registry/applications", json=application)
-        assert applied.status_code == 201, applied.text
-        with self.operator.client(headers=ADMIN) as admin:
-            assert admin.post(f"/registry/members/{applied.json()['id']}/approve").status_code == 200
-
-    def call(self, node: RunningNode, slug: str) -> httpx.Client:
-        return signed_client(node.signer(slug), self.operator.did("operator"), base_url=self.operator.url, timeout=10)
-
-    def link_code(self, account: str, role: str = "learner") -> str:
-        with self.call(self.school, "school") as client:
-            response = client.post("/consent/link-codes", json={"account": account, "role": role})
-        assert response.status_code == 201, response.text
-        return response.json()["code"]
+class Space(DataSpace):
+    """The data space of `tests/spaces.py`, seen from the learner's browser."""
 
     def request(self, account: str, **overrides: Any) -> dict[str, Any]:
-        body = {
-            "account": account,
-            "consumer": self.edtech.did("edtech"),
-            "purpose": PURPOSE,
-            "data_categories": ["learning_traces", "assessment_results"],
-            "duration_days": 90,
-            **overrides,
-        }
-        with self.call(self.school, "school") as client:
-            response = client.post("/consent/requests", json=body)
+        response = self.ask(account=account, **overrides)
         assert response.status_code == 201, response.text
-        return response.json()
+        return dict(response.json())
 
     def allowed(self, account: str) -> bool:
         query = {"account": account, "consumer": self.edtech.did("edtech"), "purpose": PURPOSE}
