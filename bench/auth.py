@@ -118,6 +118,20 @@ def bench_verification(database_url: str, tokens: int, rounds: int) -> tuple[flo
     return memory_us, database_us, median_per_item(bare, len(signed)) * 1e6
 
 
+def wait_until_healthy(client: httpx.Client, seconds: float) -> None:
+    """Poll the node's /healthz until it answers 200, or fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the benchmark node did not start")
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -167,16 +181,7 @@ def bench_latency(database_url: str | None, calls: int, warmup: int) -> dict[str
         )
         try:
             with httpx.Client(base_url=base_url, timeout=10) as client:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        if client.get("/healthz").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the benchmark node did not start")
-                    time.sleep(0.1)
+                wait_until_healthy(client, 30)
                 pairs = {
                     "noop": ("/bench/anonymous", "/identity/whoami"),
                     "read": ("/bench/read/anonymous", "/bench/read/protected"),

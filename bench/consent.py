@@ -34,7 +34,7 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auth import NODE_SECRET, free_port, fresh_database
+from auth import NODE_SECRET, free_port, fresh_database, wait_until_healthy
 
 from dases.consent import service
 from dases.consent.models import ConsentRecord, Subject
@@ -165,16 +165,7 @@ def bench_http(url: str, port: int, authority: str, data_dir: Path, subjects: li
     check_times, noop_times = [], []
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the benchmark node did not start")
-                time.sleep(0.2)
+            wait_until_healthy(client, 60)
             for index in range(calls + 100):
                 consumer = rng.randrange(len(consumers))
                 params = {"subject": rng.choice(subjects), "consumer": consumers[consumer], "purpose": PURPOSES[consumer]}
