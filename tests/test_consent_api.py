@@ -215,3 +215,17 @@ def test_a_transfer_asks_once_which_learners_it_may_carry(space: Space) -> None:
     assert response.json()["allowed"] == [{"account": "eleve-1", "record_id": records["eleve-1"]}]
     with space.call(space.edtech, "edtech") as client:  # the consumer learns nothing this way
         assert client.post("/consent/check-batch", json=body).json()["allowed"] == []
+
+
+def test_exchange_reports_name_only_the_callers_own_records(space: Space) -> None:
+    space.learner("eleve-1")
+    record = space.request().json()
+    report = {"consumer": space.edtech.did("edtech"), "transfer_id": "t-1", "agreement_id": "a-1", "at": "2026-11-21T10:00:00Z", "record_ids": [record["id"]]}
+    with space.call(space.edtech, "edtech") as client:  # the consumer is not the provider of this record
+        refused = client.post("/consent/exchanges", json=report)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "record_ids"
+    with space.call(space.school, "school") as client:
+        naive = client.post("/consent/exchanges", json={**report, "at": "2026-11-21T10:00:00"})
+        assert naive.status_code == 422 and "time zone" in naive.text
+        accepted = client.post("/consent/exchanges", json=report)
+    assert accepted.status_code == 201 and accepted.json() == {"recorded": 1, "without_consent": [record["id"]]}  # never given

@@ -332,7 +332,29 @@ def test_history_lists_every_event_newest_first_and_leaves_exchanges_to_the_ledg
     text = text_of(page)
     assert "Consent withdrawn" in text and " you " in f" {text} " and "the organisation that holds the data" in text
     assert f'/me/consents/{record["id"]}/receipt?event=1' in page.text
-    assert 'data-source="ledger"' in page.text and "No exchange is recorded yet." in text
+    assert "No transfer of data about you has been reported yet." in text
+
+
+def test_history_lists_the_exchanges_the_providers_report(space: Space, browsers: Callable[..., Browser]) -> None:
+    browser = browsers()
+    browser.register("noa")
+    browser.link(space.link_code("eleve-9"))
+    record = space.request("eleve-9")
+    browser.decide(record["id"], "give")
+    report = {"consumer": space.edtech.did("edtech"), "agreement_id": "urn:uuid:agreement-1", "record_ids": [record["id"]]}
+    with space.call(space.school, "school") as client:
+        first = client.post("/consent/exchanges", json={**report, "transfer_id": "urn:uuid:t-1", "at": utcnow().isoformat()})
+        assert first.status_code == 201 and first.json() == {"recorded": 1, "without_consent": []}, first.text
+        again = client.post("/consent/exchanges", json={**report, "transfer_id": "urn:uuid:t-1", "at": utcnow().isoformat()})
+        assert again.json()["recorded"] == 0  # reported twice, recorded once
+    browser.decide(record["id"], "withdraw")
+    with space.call(space.school, "school") as client:  # a release after the withdrawal is flagged, not hidden
+        late = client.post("/consent/exchanges", json={**report, "transfer_id": "urn:uuid:t-2", "at": utcnow().isoformat()})
+    assert late.json() == {"recorded": 1, "without_consent": [record["id"]]}
+
+    text = text_of(browser.get("/me/history"))
+    assert "Lycée Victor Hugo EdTech Numérique" in text
+    assert text.count("Under your consent") == 1 and text.count("Without a valid consent") == 1
 
 
 def test_receipts_are_signed_readable_and_downloadable(space: Space, browsers: Callable[..., Browser]) -> None:

@@ -315,6 +315,42 @@ def check_batch(body: BatchCheckIn, caller: Caller, node: NodeDep, session: Sess
     return BatchCheckOut(allowed=[AllowedAccountOut(account=a.account, record_id=a.record_id) for a in allowed], checked_at=now)
 
 
+class ExchangeIn(BaseModel):
+    consumer: Did
+    transfer_id: str = Field(min_length=1, max_length=200)
+    agreement_id: str = Field(min_length=1, max_length=200)
+    at: datetime = Field(description="When the data was released (the transfer's start).")
+    record_ids: list[Annotated[str, Field(min_length=1, max_length=36)]] = Field(min_length=1, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _aware(self) -> ExchangeIn:
+        if self.at.tzinfo is None:
+            raise ValueError("at must carry a time zone (e.g. 2026-11-21T10:00:00Z)")
+        return self
+
+
+class ExchangeOut(BaseModel):
+    recorded: int
+    without_consent: list[str] = Field(description="Records whose consent did not stand at `at`: a release that should not have happened.")
+
+
+@router.post("/exchanges", response_model=ExchangeOut, status_code=201, responses=problem_responses(401, 403, 422))
+def report_exchange(body: ExchangeIn, caller: Caller, node: NodeDep, session: SessionDep) -> ExchangeOut:
+    """After a transfer, the provider reports which consent records it released data under, so
+    each learner sees the exchange on their dashboard."""
+    provider = _party(session, node, caller)
+    report = service.report_exchange(
+        session,
+        provider_did=provider,
+        consumer_did=body.consumer,
+        transfer_id=body.transfer_id,
+        agreement_id=body.agreement_id,
+        record_ids=body.record_ids,
+        at=body.at,
+    )
+    return ExchangeOut(recorded=report.recorded, without_consent=report.without_consent)
+
+
 @router.get("/records/{record_id}", response_model=RecordOut, responses=problem_responses(401, 403, 404))
 def get_record(record_id: str, caller: Caller, node: NodeDep, session: SessionDep) -> RecordOut:
     """A record and its history, for its provider or its consumer."""

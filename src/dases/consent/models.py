@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dases.db import Base, JSONDocument, UTCDateTime, utcnow
@@ -185,4 +195,28 @@ class ReceivedNotification(Base):
 
     __table_args__ = (
         UniqueConstraint("participant_did", "record_id", "seq", name="uq_consent_received_notification_event"),
+    )
+
+
+class ConsentExchange(Base):
+    """A transfer that released a learner's data under a consent record, as the provider
+    reported it after the transfer; what the learner's dashboard lists under "exchanges".
+
+    The consent service keeps no copy of the data, only who sent what to whom, when, under which
+    agreement, and whether the consent stood at that moment (it is recomputed here from the
+    record's history, not taken from the provider's word)."""
+
+    __tablename__ = "consent_exchange"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("consent_record.id", ondelete="RESTRICT"))
+    transfer_id: Mapped[str] = mapped_column(String(200))
+    agreement_id: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consented: Mapped[bool] = mapped_column(Boolean)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("record_id", "transfer_id", name="uq_consent_exchange_record_transfer"),
+        Index("ix_consent_exchange_record_at", "record_id", "at"),
     )

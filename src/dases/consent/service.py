@@ -24,6 +24,7 @@ from dases.consent import accounts
 from dases.consent.models import (
     Actor,
     ConsentEvent,
+    ConsentExchange,
     ConsentRecord,
     ConsentStatus,
     Notification,
@@ -445,6 +446,78 @@ def check_accounts(
         )
         allowed.extend(AccountConsent(account, record_id) for account, record_id in rows)
     return allowed
+
+
+def was_given_at(session: Session, record_id: str, at: datetime) -> bool:
+    """Whether the record's consent stood at `at`: its latest event up to then is a `given`
+    whose period covers `at` (read from the history, so it holds for any past moment)."""
+    event = session.scalar(
+        select(ConsentEvent)
+        .where(ConsentEvent.record_id == record_id, ConsentEvent.at <= at)
+        .order_by(ConsentEvent.seq.desc())
+        .limit(1)
+    )
+    return event is not None and event.status == ConsentStatus.GIVEN and (event.valid_until is None or at < event.valid_until)
+
+
+@dataclass(frozen=True)
+class ExchangeReport:
+    recorded: int
+    without_consent: list[str]
+
+
+def report_exchange(
+    session: Session,
+    *,
+    provider_did: str,
+    consumer_did: str,
+    transfer_id: str,
+    agreement_id: str,
+    record_ids: list[str],
+    at: datetime,
+) -> ExchangeReport:
+    """Record that a transfer from the provider to the consumer released data under these
+    consent records. Reporting the same transfer again records nothing twice. Every record must
+    be one of this provider's, for this consumer; whether its consent stood at `at` is checked
+    against the history and returned, so a release without consent shows, not hides."""
+    records = {
+        record.id: record
+        for record in session.scalars(select(ConsentRecord).where(ConsentRecord.id.in_(set(record_ids))))
+    }
+    foreign = [r for r in dict.fromkeys(record_ids) if r not in records or (records[r].provider_did, records[r].consumer_did) != (provider_did, consumer_did)]
+    if foreign:
+        raise InvalidInput(
+            f"{len(foreign)} record(s) are not consents from {provider_did} to {consumer_did}: {', '.join(foreign[:5])}",
+            errors=[FieldError("record_ids", "not_a_party", "only records between the caller and this consumer")],
+        )
+    known = set(
+        session.scalars(
+            select(ConsentExchange.record_id).where(ConsentExchange.transfer_id == transfer_id, ConsentExchange.record_id.in_(records))
+        )
+    )
+    without: list[str] = []
+    recorded = 0
+    for record_id in records:
+        consented = was_given_at(session, record_id, at)
+        if not consented:
+            without.append(record_id)
+        if record_id in known:
+            continue
+        session.add(ConsentExchange(record_id=record_id, transfer_id=transfer_id, agreement_id=agreement_id, at=at, consented=consented))
+        recorded += 1
+    session.flush()
+    return ExchangeReport(recorded, without)
+
+
+def exchanges_of(session: Session, subject_id: str) -> list[tuple[ConsentRecord, ConsentExchange]]:
+    """Every reported exchange of the learner's data, newest first."""
+    rows = session.execute(
+        select(ConsentRecord, ConsentExchange)
+        .join(ConsentExchange, ConsentExchange.record_id == ConsentRecord.id)
+        .where(ConsentRecord.subject_id == subject_id)
+        .order_by(ConsentExchange.at.desc(), ConsentExchange.id.desc())
+    )
+    return [(record, exchange) for record, exchange in rows]
 
 
 def get_record(session: Session, record_id: str) -> ConsentRecord:

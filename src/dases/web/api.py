@@ -537,8 +537,7 @@ def receipt_download(record_id: str, visit: VisitDep) -> Response:
 def history(visit: VisitDep) -> Response:
     person = visit.signed_in()
     sections = views.history(visit.db, visit.node.settings, person, visit.lang)
-    # The ledger (a later building block) will fill this section; until then it says so.
-    exchanges: list[Any] | None = None
+    exchanges = views.exchanges(visit.db, visit.node.settings, person, visit.lang)
     return page(visit, "history.html", translate(visit.lang, "history_title"), current="history", sections=sections, exchanges=exchanges)
 
 

@@ -174,10 +174,11 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "col_receipt": "Receipt",
         "receipt_for_event": "Receipt of event {seq}",
         "exchanges_title": "Exchanges of your data",
-        "exchanges_placeholder": (
-            "No exchange is recorded yet. The data space's ledger will list here every transfer "
-            "of data about you: who sent what to whom, when, and under which consent."
-        ),
+        "exchanges_none": "No transfer of data about you has been reported yet.",
+        "col_from": "From",
+        "col_consent": "Consent",
+        "exchange_consented": "Under your consent",
+        "exchange_without_consent": "Without a valid consent: the consent service has flagged it",
         # errors
         "error_title_400": "Bad request",
         "error_title_401": "Sign-in needed",
@@ -354,11 +355,11 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "col_receipt": "Reçu",
         "receipt_for_event": "Reçu de l'événement {seq}",
         "exchanges_title": "Les échanges de vos données",
-        "exchanges_placeholder": (
-            "Aucun échange n'est encore enregistré. Le registre de l'espace de données listera ici "
-            "chaque transfert de données vous concernant : qui a envoyé quoi à qui, quand, et avec "
-            "quel consentement."
-        ),
+        "exchanges_none": "Aucun transfert de données vous concernant n'a encore été signalé.",
+        "col_from": "De",
+        "col_consent": "Consentement",
+        "exchange_consented": "Avec votre consentement",
+        "exchange_without_consent": "Sans consentement valable : le service de consentement l'a signalé",
         "error_title_400": "Requête invalide",
         "error_title_401": "Connexion nécessaire",
         "error_title_403": "Action non autorisée",

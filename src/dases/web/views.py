@@ -293,6 +293,33 @@ def history(session: Session, settings: Settings, person: Subject, lang: str) ->
 
 
 @dataclass(frozen=True)
+class ExchangeRow:
+    when: str
+    provider: str
+    consumer: str
+    purpose: str
+    transfer_id: str
+    consented: bool
+
+
+def exchanges(session: Session, settings: Settings, person: Subject, lang: str) -> list[ExchangeRow]:
+    """Transfers of the learner's data, as the providers reported them to the consent service."""
+    names = Names(session)
+    vocab = vocabulary(settings)
+    return [
+        ExchangeRow(
+            when=when_exactly(exchange.at, lang),
+            provider=names(record.provider_did, consent.notice_terms(record).provider),
+            consumer=names(record.consumer_did, consent.notice_terms(record).consumer),
+            purpose=purpose_text(vocab, record.purpose, lang),
+            transfer_id=exchange.transfer_id,
+            consented=exchange.consented,
+        )
+        for record, exchange in consent.exchanges_of(session, person.id)
+    ]
+
+
+@dataclass(frozen=True)
 class ReceiptView:
     record_id: str
     seq: int
