@@ -17,6 +17,7 @@ from dases.consent.api import router as consent_router
 from dases.consent.notifications import start_consent_worker
 from dases.errors import DasesError, install_problem_handlers, problem_responses
 from dases.identity.api import router as identity_router
+from dases.ledger.api import router as ledger_router
 from dases.negotiation.adapters import build_negotiator
 from dases.negotiation.api import router as negotiation_router
 from dases.negotiation.sweeper import start_sweeper
@@ -85,4 +86,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consent_router)
     app.include_router(consent_inbox_router)
     app.include_router(web_router)
+    app.include_router(ledger_router)
     return app

@@ -14,6 +14,7 @@ from rich.table import Table
 import dases
 from dases.catalog.cli import catalog_app, offer_app
 from dases.errors import DasesError
+from dases.ledger.cli import app as ledger_app
 from dases.negotiation.cli import negotiate
 from dases.node import node_session
 from dases.settings import load_settings
@@ -23,6 +24,7 @@ participant_app = typer.Typer(help="Participants hosted on this node.", no_args_
 app.add_typer(participant_app, name="participant")
 app.add_typer(offer_app, name="offer")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(ledger_app, name="ledger")
 app.command("negotiate")(negotiate)
 console = Console()
 

@@ -126,3 +126,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def append_only_sql(dialect: str, table: str) -> list[str]:
+    """DDL for triggers that refuse any UPDATE or DELETE on `table`, for tables whose rows are
+    evidence (consent history, ledger): whatever code runs against the database, a change must
+    first drop the trigger, which no part of DASES does."""
+    message = f"{table} is append-only"
+    if dialect == "postgresql":
+        return [
+            f"CREATE FUNCTION {table}_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_refuse_change()",
+        ]
+    return [f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END" for verb in ("UPDATE", "DELETE")]
+
+
+def drop_append_only_sql(dialect: str, table: str) -> list[str]:
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}", f"DROP FUNCTION IF EXISTS {table}_refuse_change()"]
+    return [f"DROP TRIGGER IF EXISTS {table}_no_{verb}" for verb in ("update", "delete")]

@@ -142,34 +142,15 @@ def upgrade() -> None:
     _append_only("consent_event")
 
 
-#: Consent history is evidence (GDPR art. 7(1): the controller must be able to prove consent):
-#: the database itself refuses to change or delete an event, whatever code runs against it.
 def _append_only(table: str) -> None:
-    message = f"{table} is append-only"
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"""CREATE FUNCTION {table}_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION '{message}'; END $$"""
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {table}_refuse_change()"
-        )
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
-            )
+    """Consent history is evidence (GDPR art. 7(1): the controller must be able to prove consent)."""
+    for statement in dases.db.append_only_sql(op.get_bind().dialect.name, table):
+        op.execute(statement)
 
 
 def _drop_append_only(table: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_refuse_change()")
-    else:
-        for verb in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+    for statement in dases.db.drop_append_only_sql(op.get_bind().dialect.name, table):
+        op.execute(statement)
 
 
 def downgrade() -> None:
