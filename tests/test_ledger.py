@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from dases.cli import app as cli
 from dases.db import Database, drop_append_only_sql
+from dases.errors import InvalidInput
 from dases.identity import service as identity
 from dases.identity.keys import KeySealer
 from dases.ledger import service as ledger
@@ -76,6 +78,13 @@ def test_an_edited_entry_is_found(db: Database) -> None:
     tamper(db, f"UPDATE ledger_entry SET body = '{body}' WHERE seq = 3")
     found = report(db)
     assert not found.ok and found.bad_seq == 3 and "edited" in (found.problem or "")
+
+
+def test_an_entry_edited_into_an_impossible_number_is_found_not_crashed_on(db: Database) -> None:
+    fill(db, 3)
+    tamper(db, """UPDATE ledger_entry SET body = '{"bytes": 1e400}' WHERE seq = 2""")
+    found = report(db)
+    assert not found.ok and found.bad_seq == 2 and "edited" in (found.problem or "")
 
 
 def test_a_deleted_entry_is_found(db: Database) -> None:
@@ -177,8 +186,6 @@ def test_cli_verify_says_intact_or_names_the_entry(db: Database, tmp_path: Path,
 
 
 def test_unknown_kinds_are_refused(db: Database) -> None:
-    from dases.errors import InvalidInput
-
     with pytest.raises(InvalidInput, match="unknown ledger entry kind"), db.transaction() as session:
         ledger.append(session, SEALER, "school", "coffee.break", {})
     with db.transaction() as session:
@@ -203,3 +210,81 @@ def test_ledger_routes_are_for_the_node_admin(db: Database, tmp_path: Path) -> N
         exported = client.get("/participants/school/ledger/export", params={"format": "csv"}, headers=admin)
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv") and len(exported.text.strip().splitlines()) == 3
         assert client.get("/participants/nobody/ledger/verify", headers=admin).status_code == 404
+        for route in ("", "/export"):
+            assert client.get(f"/participants/school/ledger{route}").status_code == 401
+            assert client.get(f"/participants/school/ledger{route}", headers={"Authorization": "Bearer not-the-token-0123456789"}).status_code in (401, 403)
+        naive = client.get("/participants/school/ledger/export", params={"since": "2026-01-01T00:00:00"}, headers=admin)
+        assert naive.status_code == 422 and "since" in naive.text
+        later = client.get("/participants/school/ledger/export", params={"format": "json", "since": "2999-01-01T00:00:00Z"}, headers=admin)
+        assert later.status_code == 200 and later.text == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"bytes": 1.5}, "body.bytes"), ({"ids": ["a", "b\x00"]}, "body.ids[1]"), ({"bytes": 2**53}, "body.bytes")],
+)
+def test_bodies_that_would_not_read_back_the_same_are_refused(db: Database, body: dict, field: str) -> None:
+    """Floats, huge integers and NUL characters do not survive JSONB (or the canonical form)
+    unchanged: refused on both backends, so a ledger never fails verification by itself."""
+    with pytest.raises(InvalidInput) as refused, db.transaction() as session:
+        ledger.append(session, SEALER, "school", "transfer.completed", body)
+    assert refused.value.errors[0].field == field
+    with db.transaction() as session:
+        assert ledger.entries(session, "school") == []
+
+
+def test_export_has_the_transfer_entries_in_the_period(db: Database) -> None:
+    def at(day: int) -> datetime:
+        return datetime(2026, 3, day, 12, tzinfo=UTC)
+
+    with db.transaction() as session:
+        ledger.append(session, SEALER, "school", "negotiation.finalized", {"agreement_id": "a-1"}, now=at(1))
+        ledger.append(session, SEALER, "school", "transfer.started", {"agreement_id": "a-1", "transfer_id": "t-1"}, now=at(2))
+        ledger.append(session, SEALER, "school", "transfer.completed", {"agreement_id": "a-1", "transfer_id": "t-1", "bytes": 42, "record_count": 7, "consent_record_ids": ["r-1", "r-2"]}, now=at(3))
+        ledger.append(session, SEALER, "school", "transfer.completed", {"agreement_id": "a-1", "transfer_id": "t-2", "bytes": 9}, now=at(5))
+    with db.transaction() as session:
+        rows = [json.loads(line) for line in "".join(ledger.export(session, "school", "json")).splitlines()]
+        period = [json.loads(line) for line in "".join(ledger.export(session, "school", "json", since=at(3), until=at(5))).splitlines()]
+        completed = "".join(ledger.export(session, "school", "csv", kinds=["transfer.completed"])).splitlines()
+    assert [row["kind"] for row in rows] == ["transfer.started", "transfer.completed", "transfer.completed"]
+    assert period == [
+        {
+            "seq": 3,
+            "at": "2026-03-03T12:00:00+00:00",
+            "kind": "transfer.completed",
+            "agreement_id": "a-1",
+            "transfer_id": "t-1",
+            "counterparty": None,
+            "bytes": 42,
+            "record_count": 7,
+            "consent_records": 2,
+            "reason": None,
+            "hash": rows[1]["hash"],
+        }
+    ]
+    assert completed[1].startswith("3,2026-03-03T12:00:00+00:00,transfer.completed,a-1,t-1,,42,7,2,,") and len(completed) == 3
+
+
+def test_export_arguments_are_checked_before_any_row(db: Database) -> None:
+    with db.transaction() as session:
+        for call in (
+            lambda: ledger.export(session, "school", "xml"),
+            lambda: ledger.export(session, "school", "csv", since=datetime(2026, 1, 1)),
+            lambda: ledger.export(session, "school", "csv", kinds=["coffee.break"]),
+        ):
+            with pytest.raises(InvalidInput):
+                call()
+
+
+def test_cli_export_writes_a_file_and_refuses_unknown_participants(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(db, 2)
+    monkeypatch.setenv("DASES_DATABASE_URL", db.url)
+    monkeypatch.setenv("DASES_NODE_SECRET", "ledger-test-secret-0123456789")
+    runner = CliRunner()
+    target = tmp_path / "ledger.csv"
+    written = runner.invoke(cli, ["ledger", "export", "school", "--format", "csv", "--output", str(target), "--data-dir", str(tmp_path)])
+    assert written.exit_code == 0 and target.read_text().splitlines()[0] == ",".join(ledger.EXPORT_COLUMNS)
+    assert len(target.read_text().splitlines()) == 3
+    unknown = runner.invoke(cli, ["ledger", "verify", "nobody", "--data-dir", str(tmp_path)])
+    assert unknown.exit_code == 2 and "no participant 'nobody'" in unknown.output
+    assert runner.invoke(cli, ["ledger", "export", "school", "--format", "xml", "--data-dir", str(tmp_path)]).exit_code == 2

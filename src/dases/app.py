@@ -24,6 +24,7 @@ from dases.negotiation.sweeper import start_sweeper
 from dases.node import Node, NodeDep
 from dases.registry.api import router as registry_router
 from dases.settings import Settings
+from dases.transfer.api import router as transfer_router
 from dases.web.api import router as web_router
 
 
@@ -87,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consent_inbox_router)
     app.include_router(web_router)
     app.include_router(ledger_router)
+    app.include_router(transfer_router)
     return app

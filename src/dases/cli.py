@@ -16,6 +16,7 @@ from dases.catalog.cli import catalog_app, offer_app
 from dases.errors import DasesError
 from dases.ledger.cli import app as ledger_app
 from dases.negotiation.cli import negotiate
+from dases.transfer.cli import transfer
 from dases.node import node_session
 from dases.settings import load_settings
 
@@ -26,6 +27,7 @@ app.add_typer(offer_app, name="offer")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ledger_app, name="ledger")
 app.command("negotiate")(negotiate)
+app.command("transfer")(transfer)
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]

@@ -7,6 +7,7 @@ from dases.identity import models as identity_models  # noqa: F401
 from dases.ledger import models as ledger_models  # noqa: F401
 from dases.negotiation import models as negotiation_models  # noqa: F401
 from dases.registry import models as registry_models  # noqa: F401
+from dases.transfer import models as transfer_models  # noqa: F401
 from dases.web import models as web_models  # noqa: F401
 
 metadata = Base.metadata

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from dases.errors import problem_responses
 from dases.identity import service as identity
@@ -63,10 +63,10 @@ def export(
     slug: Slug,
     node: NodeDep,
     format: Literal["csv", "json"] = "csv",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="first instant included (with an offset)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="first instant excluded (with an offset)")] = None,
 ) -> StreamingResponse:
-    """Entries as rows for billing and value sharing: CSV, or JSON lines."""
+    """Transfer entries as rows for billing and value sharing: CSV, or JSON lines."""
     with node.db.transaction() as session:
         identity.get_participant(session, slug)
 

@@ -6,6 +6,10 @@ deleting one or changing their order breaks the chain at that point. Each hash i
 the participant's DID key (a compact JWS `typ dases-ledger+jwt` over {ledger, seq, hash}), so
 rebuilding a consistent chain after an edit needs the node's private key, not only database
 access. The head row holds the chain's end: a deleted last entry shows as a mismatch there.
+
+Bodies hold strings, booleans, nulls, integers in the I-JSON range (|n| < 2**53), lists and
+objects: no floats, no NUL characters. What is hashed must read back identically from SQLite's
+JSON text and PostgreSQL's JSONB, which rewrites some floats and cannot store NUL.
 """
 
 from __future__ import annotations
@@ -41,11 +45,43 @@ KINDS = (
     "transfer.terminated",
     "consent.checked",
 )
+TRANSFER_KINDS = tuple(kind for kind in KINDS if kind.startswith("transfer."))
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def entry_hash(slug: str, seq: int, kind: str, at: datetime, body: dict[str, Any], prev_hash: str) -> str:
     canonical = rfc8785.dumps({"participant": slug, "seq": seq, "kind": kind, "at": at.isoformat(), "body": body, "prev_hash": prev_hash})
     return hashlib.sha256(canonical).hexdigest()
+
+
+def _body_problem(value: Any, where: str) -> FieldError | None:
+    """The first value in a body that would not hash the same once read back, or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _body_problem(item, f"{where}.{key}")
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _body_problem(item, f"{where}[{index}]")
+            if problem:
+                return problem
+    elif isinstance(value, float):
+        return FieldError(where, "integer", "numbers in a ledger body are integers (bytes, counts)")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        return FieldError(where, "range", f"integers in a ledger body stay within +/-{MAX_SAFE_INTEGER}")
+    elif isinstance(value, str) and "\x00" in value:
+        return FieldError(where, "nul_character", "must not contain NUL (U+0000) characters")
+    return None
+
+
+def _stored_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as it will be stored and hashed: JSON values only (ids and dates as strings)."""
+    stored = json.loads(json.dumps(body, default=str))
+    problem = _body_problem(stored, "body")
+    if problem:
+        raise InvalidInput(f"ledger body field {problem.field}: {problem.message}", errors=[problem])
+    return stored
 
 
 def _lock_head(session: Session, slug: str) -> tuple[int, str]:
@@ -69,7 +105,7 @@ def append(session: Session, sealer: KeySealer, slug: str, kind: str, body: dict
     and its record commit or roll back together)."""
     if kind not in KINDS:
         raise InvalidInput(f"unknown ledger entry kind {kind!r}", errors=[FieldError("kind", "enum", ", ".join(KINDS))])
-    body = json.loads(json.dumps(body, default=str))  # what is stored is what is hashed
+    body = _stored_body(body)
     at = (now or utcnow()).replace(microsecond=0)
     signer = identity.signer_for(session, sealer, slug)
     seq, prev_hash = _lock_head(session, slug)
@@ -119,15 +155,25 @@ def _signature_problem(entry: LedgerEntry, slug: str, keys: dict[str, dict[str, 
     return None
 
 
+def _recomputed_hash(slug: str, entry: LedgerEntry) -> str | None:
+    """The hash the entry should carry; None when its body cannot even be canonicalised (only an
+    edit made behind the triggers' back stores such a body)."""
+    try:
+        return entry_hash(slug, entry.seq, entry.kind, entry.at, entry.body, entry.prev_hash)
+    except (rfc8785.CanonicalizationError, TypeError):
+        return None
+
+
 def verify(session: Session, slug: str) -> VerifyReport:
     """Walk the chain from the first entry; report the first entry that is not what was written."""
     keys = _public_keys(session, slug)
     previous, expected_seq, checked = GENESIS_HASH, 1, 0
-    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.participant_slug == slug).order_by(LedgerEntry.seq, LedgerEntry.id)):
+    query = select(LedgerEntry).where(LedgerEntry.participant_slug == slug).order_by(LedgerEntry.seq, LedgerEntry.id)
+    for entry in session.scalars(query.execution_options(yield_per=1000)):
         if entry.seq != expected_seq:
             what = "missing (deleted)" if entry.seq > expected_seq else "present twice"
             return VerifyReport(False, checked, expected_seq, f"entry {expected_seq} is {what}")
-        if entry_hash(slug, entry.seq, entry.kind, entry.at, entry.body, entry.prev_hash) != entry.hash:
+        if _recomputed_hash(slug, entry) != entry.hash:
             return VerifyReport(False, checked, entry.seq, f"entry {entry.seq} does not match its hash (edited or moved)")
         if entry.prev_hash != previous:
             return VerifyReport(False, checked, entry.seq, f"entry {entry.seq} does not follow entry {entry.seq - 1} (reordered, or a predecessor was replaced)")
@@ -161,20 +207,42 @@ def _export_row(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-def export(session: Session, slug: str, fmt: str, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[str]:
-    """The entries as rows for billing and value sharing, CSV or JSON lines, streamed in chunks."""
+def export(
+    session: Session,
+    slug: str,
+    fmt: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kinds: Iterable[str] = TRANSFER_KINDS,
+) -> Iterator[str]:
+    """The transfer entries as rows for billing and value sharing, CSV or JSON lines, in chunks.
+
+    The arguments are checked here, before the first chunk, so that an HTTP response never
+    starts streaming a body it cannot finish; the session must stay open while it is consumed."""
     if fmt not in ("csv", "json"):
         raise InvalidInput("the export format is csv or json", errors=[FieldError("format", "enum", "csv or json")])
-    query = select(LedgerEntry).where(LedgerEntry.participant_slug == slug).order_by(LedgerEntry.seq)
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} must carry a time zone", errors=[FieldError(name, "timezone", "a date-time with an offset, e.g. 2026-01-01T00:00:00Z")])
+    kinds = list(kinds)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise InvalidInput(f"unknown ledger entry kinds {unknown}", errors=[FieldError("kinds", "enum", ", ".join(KINDS))])
+    query = select(LedgerEntry).where(LedgerEntry.participant_slug == slug, LedgerEntry.kind.in_(kinds)).order_by(LedgerEntry.seq)
     if since is not None:
         query = query.where(LedgerEntry.at >= since)
     if until is not None:
         query = query.where(LedgerEntry.at < until)
+    return _chunks(session.scalars(query.execution_options(yield_per=500)), fmt)
+
+
+def _chunks(rows: Iterable[LedgerEntry], fmt: str) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
-    for entry in session.scalars(query.execution_options(yield_per=500)):
+    for entry in rows:
         row = _export_row(entry)
         if writer is not None:
             writer.writerow(row)

@@ -1,0 +1,128 @@
+"""Data sources behind an offering: declared by the provider's admin, refused with a 422 naming
+the field when the node cannot serve them (no LRS yet, no Parquet reader, no learner field for
+personal data, a non-SELECT query...); a read-only parameterised SQL query on the provider's
+database (SQLite, or PostgreSQL when the tests run on it) delivered by a pull; and a push."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dases.errors import InvalidInput
+from dases.transfer import sources
+
+from .conftest import RunningNode
+from .test_catalog_offerings import offering
+from .test_transfer_pull import ADMIN, Exchange
+
+ANY_USE = {"permission": [{"action": "use"}]}
+
+
+@pytest.fixture
+def exchange(start_node: Callable[..., RunningNode]) -> Exchange:
+    return Exchange.pair(start_node)
+
+
+def _attach(exchange: Exchange, source: dict[str, Any], **overrides: Any) -> Any:
+    with exchange.provider.client(headers=ADMIN) as admin:
+        published = admin.post("/participants/edtech-a/offerings", json=offering(policy=ANY_USE, **overrides)).json()
+        return admin.put(f"/participants/edtech-a/offerings/{published['id']}/source", json=source)
+
+
+def test_a_source_the_node_cannot_serve_is_refused_naming_the_field(exchange: Exchange, tmp_path: Path) -> None:
+    csv_file, parquet = tmp_path / "a.csv", tmp_path / "a.parquet"
+    csv_file.write_text("account,score\na,1\n")
+    parquet.write_bytes(b"PAR1")
+    cases = [
+        ({"kind": "xapi", "query": {"verb": "http://adlnet.gov/expapi/verbs/completed"}}, {}, "kind", "no LRS on this node yet"),
+        ({"kind": "file", "path": str(parquet)}, {"contains_pii": False}, "format", "Parquet"),
+        ({"kind": "file", "path": str(csv_file)}, {"contains_pii": True}, "learner_field", "personal data"),
+        ({"kind": "file", "path": "a.csv"}, {}, "path", "absolute"),
+        ({"kind": "file", "path": str(tmp_path / "missing.csv")}, {}, "path", "not a readable file"),
+        ({"kind": "file", "path": str(exchange.provider.node.settings.data_dir / "node.secret"), "format": "csv"}, {}, "path", "data directory"),
+        ({"kind": "sql", "dsn": "sqlite:///x.db", "query": "DELETE FROM learners"}, {}, "query", "SELECT"),
+        ({"kind": "sql", "dsn": "sqlite:///x.db", "query": "SELECT 1; DROP TABLE learners"}, {}, "query", "one statement"),
+        ({"kind": "sql", "dsn": "sqlite:///x.db", "query": "SELECT * FROM t WHERE a = :a"}, {}, "parameters", "no value for ['a']"),
+        ({"kind": "sql", "dsn": "mysql://h/db", "query": "SELECT 1"}, {}, "dsn", "sqlite and postgresql"),
+        ({"kind": "ftp", "path": "/x"}, {}, "body", ""),
+    ]
+    for source, overrides, field, words in cases:
+        response = _attach(exchange, source, **{"contains_pii": False, **overrides})
+        assert response.status_code == 422, (source, response.text)
+        problem = response.json()
+        assert any(field in error["field"] for error in problem["errors"]), (source, problem)
+        assert words in problem["detail"], (source, problem["detail"])
+
+
+def test_select_checks() -> None:
+    assert sources.check_select("  -- the cohort\n SELECT * FROM t WHERE c = :c;") == "SELECT * FROM t WHERE c = :c"
+    assert sources.check_select("WITH x AS (SELECT 1 AS created_at) SELECT created_at FROM x")
+    for query in ("UPDATE t SET a = 1", "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", "SELECT 1; SELECT 2", "PRAGMA table_info(t)"):
+        with pytest.raises(InvalidInput):
+            sources.check_select(query)
+
+
+def _learners_database(make_database_url: Callable[[], str]) -> str:
+    url = make_database_url()
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE learner_results (account VARCHAR(40), cohort VARCHAR(10), score INTEGER)"))
+        connection.execute(sa.text("INSERT INTO learner_results VALUES ('a', '2025', 12), ('b', '2025', 15), ('c', '2024', 9), ('d', '2025', 7)"))
+    engine.dispose()
+    return url
+
+
+def test_a_parameterised_query_is_pulled_and_values_never_become_sql(exchange: Exchange, make_database_url: Callable[[], str]) -> None:
+    dsn = _learners_database(make_database_url)
+    source = {"kind": "sql", "dsn": dsn, "query": "SELECT account, score FROM learner_results WHERE cohort = :cohort ORDER BY account", "parameters": {"cohort": "2025"}}
+    offering_id = exchange.publish(source, contains_pii=False, policy=ANY_USE)
+    with exchange.provider.client(headers=ADMIN) as admin:
+        shown = admin.get(f"/participants/edtech-a/offerings/{offering_id}/source").json()
+    assert shown["kind"] == "sql" and shown["config"]["parameters"] == {"cohort": "2025"}
+    done = exchange.finish(exchange.transfer(exchange.agree())["id"])
+    assert done["state"] == "COMPLETED", done
+    lines = [json.loads(line) for line in exchange.data(done["id"]).decode().splitlines()]
+    assert lines == [{"account": "a", "score": 12}, {"account": "b", "score": 15}, {"account": "d", "score": 7}]
+    assert exchange.provider_side(done)["record_count"] == 3
+
+    hostile = sources.SqlRecords(dsn, "SELECT account FROM learner_results WHERE cohort = :cohort", {"cohort": "2025' OR '1'='1"}, "jsonl", None)
+    assert list(hostile.rows()) == []  # a bound value, compared as a string, matches nothing
+    check = sa.create_engine(dsn)
+    with check.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM learner_results")).scalar() == 4
+    check.dispose()
+
+
+def test_the_query_runs_in_a_read_only_transaction(make_database_url: Callable[[], str]) -> None:
+    dsn = _learners_database(make_database_url)
+    engine = sa.create_engine(dsn)
+    with engine.connect() as connection:
+        sources._read_only(connection)
+        with pytest.raises(sa.exc.DBAPIError):
+            connection.execute(sa.text("INSERT INTO learner_results VALUES ('e', '2025', 1)"))
+    engine.dispose()
+
+
+def test_a_csv_query_result_keeps_its_header_and_filters_learners(make_database_url: Callable[[], str], tmp_path: Path) -> None:
+    dsn = _learners_database(make_database_url)
+    records = sources.SqlRecords(dsn, "SELECT account, score FROM learner_results ORDER BY account", {}, "csv", "account")
+    assert sources.learners(records) == ["a", "b", "c", "d"]
+    released = sources.stage(records, tmp_path / "out.csv", keep=lambda account: account in {"b", "d"})
+    assert released.path.read_bytes() == b"account,score\r\nb,15\r\nd,7\r\n" and released.record_count == 2
+
+
+def test_a_push_lands_verified_at_the_consumer(exchange: Exchange, tmp_path: Path) -> None:
+    source = tmp_path / "skills.csv"
+    source.write_text("learner,skill\n" + "".join(f"l{i},skill-{i % 7}\n" for i in range(20_000)))
+    exchange.publish({"kind": "file", "path": str(source)}, contains_pii=False, policy=ANY_USE, distributions=[{"format": "HttpData-PUSH"}])
+    done = exchange.finish(exchange.transfer(exchange.agree(), format="HttpData-PUSH")["id"])
+    assert done["state"] == "COMPLETED", done
+    assert exchange.data(done["id"]) == source.read_bytes()
+    assert [event["kind"] for event in done["events"]] == ["TransferRequestMessage", "TransferStartMessage", "PushedPayload", "TransferCompletionMessage"]
+    provider = exchange.wait(exchange.provider_side(done)["id"], "COMPLETED", side="provider")
+    assert provider["payload_sha256"] == done["payload_sha256"]
