@@ -28,6 +28,7 @@ from dases.negotiation.messages import negotiation_body
 from dases.negotiation.models import Negotiation, NegotiationEvent
 from dases.negotiation.states import IllegalTransition
 from dases.node import AdminDep, SessionDep
+from dases.types import Text
 
 router = APIRouter(tags=["negotiation"])
 
@@ -166,14 +167,14 @@ def agreement(slug: Slug, pid: Pid, message: Message, caller: ConnectorCaller, n
 
 
 class StartNegotiationIn(BaseModel):
-    provider_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://", description="The provider's DSP endpoint, …/participants/SLUG/dsp")
-    offer_id: str | None = Field(default=None, min_length=1, max_length=200, description="An offer of the provider's catalog, fetched from it.")
+    provider_url: Text = Field(min_length=8, max_length=2048, pattern=r"^https?://", description="The provider's DSP endpoint, …/participants/SLUG/dsp")
+    offer_id: Text | None = Field(default=None, min_length=1, max_length=200, description="An offer of the provider's catalog, fetched from it.")
     offer: dict[str, Any] | None = Field(default=None, description="Or the ODRL Offer itself (with @id and target), e.g. with changed terms.")
 
 
 class OfferToConsumerIn(BaseModel):
-    consumer_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
-    offer_id: str = Field(min_length=1, max_length=200)
+    consumer_url: Text = Field(min_length=8, max_length=2048, pattern=r"^https?://")
+    offer_id: Text = Field(min_length=1, max_length=200)
 
 
 class CounterIn(BaseModel):
@@ -181,7 +182,7 @@ class CounterIn(BaseModel):
 
 
 class TerminateIn(BaseModel):
-    reason: str = Field(default="terminated by the participant", min_length=1, max_length=2000)
+    reason: Text = Field(default="terminated by the participant", min_length=1, max_length=2000)
 
 
 class EventOut(BaseModel):
