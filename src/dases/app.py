@@ -18,6 +18,8 @@ from dases.consent.notifications import start_consent_worker
 from dases.errors import DasesError, install_problem_handlers, problem_responses
 from dases.identity.api import router as identity_router
 from dases.ledger.api import router as ledger_router
+from dases.lrs.api import build_router as build_lrs_router
+from dases.lrs.http import XapiMiddleware
 from dases.negotiation.adapters import build_negotiator
 from dases.negotiation.api import router as negotiation_router
 from dases.negotiation.sweeper import start_sweeper
@@ -89,4 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router)
     app.include_router(ledger_router)
     app.include_router(transfer_router)
+    app.include_router(build_lrs_router(), prefix="/participants/{slug}/xapi")
+    app.add_middleware(XapiMiddleware)
     return app

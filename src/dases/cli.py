@@ -15,6 +15,7 @@ import dases
 from dases.catalog.cli import catalog_app, offer_app
 from dases.errors import DasesError
 from dases.ledger.cli import app as ledger_app
+from dases.lrs.cli import app as lrs_app
 from dases.negotiation.cli import negotiate
 from dases.transfer.cli import transfer
 from dases.node import node_session
@@ -26,6 +27,7 @@ app.add_typer(participant_app, name="participant")
 app.add_typer(offer_app, name="offer")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(lrs_app, name="lrs")
 app.command("negotiate")(negotiate)
 app.command("transfer")(transfer)
 console = Console()

@@ -5,6 +5,7 @@ from dases.consent import models as consent_models  # noqa: F401
 from dases.db import Base
 from dases.identity import models as identity_models  # noqa: F401
 from dases.ledger import models as ledger_models  # noqa: F401
+from dases.lrs import models as lrs_models  # noqa: F401
 from dases.negotiation import models as negotiation_models  # noqa: F401
 from dases.registry import models as registry_models  # noqa: F401
 from dases.transfer import models as transfer_models  # noqa: F401

@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     )
     negotiation_sweep_seconds: float = Field(default=10.0, gt=0, description="How often stale negotiations are looked for.")
     status_list_cache_seconds: float = Field(default=30.0, ge=0)
+    lrs_basic_auth: SecretStr | None = Field(
+        default=None,
+        description="user:password accepted by HTTP Basic on the standalone LRS (`dases lrs serve`), with every scope.",
+    )
+    lrs_default_version: Literal["1.0.3", "2.0.0"] = Field(
+        default="2.0.0",
+        description="The xAPI version named in answers to requests that state none (About, and the 400 such requests get).",
+    )
+    lrs_consistency_seconds: float = Field(
+        default=1.0, ge=0, le=60,
+        description="How far behind now X-Experience-API-Consistent-Through lags: longer than any write transaction.",
+    )
     log_level: str = "info"
 
     @field_validator("public_url")
