@@ -226,3 +226,13 @@ def test_keys_carry_scopes_and_belong_to_one_store(start_node: Callable[..., Any
         assert client.get(school, headers=basic(*other)).status_code == 403
         mine = client.get("/participants/edtech/xapi/statements", headers=basic(*other))
         assert mine.status_code == 200 and mine.json()["statements"] == []
+        # only keys with `define` shape the canonical definition of an activity
+        defined = {"id": "http://example.org/course/9", "definition": {"name": {"en": "Algebra"}}}
+        assert client.post(school, json=statement(object=defined), headers=basic(*writer)).status_code == 200
+        activities = "/participants/school/xapi/activities"
+        assert "definition" not in client.get(activities, params={"activityId": defined["id"]}, headers=basic(*reader)).json()
+        with running.node.db.transaction() as session:
+            definer = create_credential(session, "school", "catalogue", ["statements/write", "define"])
+        assert client.post(school, json=statement(object=defined), headers=basic(*definer)).status_code == 200
+        canonical = client.get(activities, params={"activityId": defined["id"]}, headers=basic(*reader)).json()
+        assert canonical["definition"]["name"] == {"en": "Algebra"}

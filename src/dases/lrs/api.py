@@ -137,7 +137,7 @@ def build_router() -> APIRouter:
             raise _bad("statementId", "matches-body", "differs from the id in the statement")
         statement["id"] = statement_id.lower()
         with node.db.transaction() as session:
-            service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments)
+            service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments, define=caller.can("define"))
         return Response(status_code=204)
 
     @router.post("/statements")
@@ -146,7 +146,7 @@ def build_router() -> APIRouter:
         _refuse_params(request, set())
         statements, attachments = await _read_statements(request, caller)
         with node.db.transaction() as session:
-            stored = service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments)
+            stored = service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments, define=caller.can("define"))
         return JSONResponse(stored.ids)
 
     @router.get("/statements")

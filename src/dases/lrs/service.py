@@ -225,6 +225,7 @@ def store_statements(
     authority: dict[str, Any],
     version: str,
     attachments: dict[str, StoredAttachment] | None = None,
+    define: bool = True,
     now: datetime | None = None,
 ) -> StoredBatch:
     """Store a batch atomically. A statement whose id is already stored with the same content is
@@ -293,7 +294,8 @@ def store_statements(
         session.execute(
             update(Statement).where(Statement.store == store, Statement.statement_id.in_(voids), Statement.voids.is_(None)).values(voided=True)
         )
-    _save_definitions(session, store, _collect_definitions(fresh))
+    if define:  # xAPI's `define` scope: only such keys shape the canonical activity definitions
+        _save_definitions(session, store, _collect_definitions(fresh))
     _save_attachments(session, store, attachments or {})
     return StoredBatch(ids=list(index), fresh=len(rows))
 
