@@ -615,6 +615,19 @@ def consumer_counter(negotiator: Negotiator, negotiation_id: str, offer: dict[st
     _act(negotiator, negotiation_id, step)
 
 
+def finalized_agreement(session: Session, slug: str, agreement_id: str) -> Negotiation | None:
+    """The FINALIZED negotiation of participant `slug` (either role) whose agreement is
+    `agreement_id`, or None; other building blocks (transfer) read agreements through this."""
+    negotiation = session.scalar(
+        select(Negotiation).where(
+            Negotiation.participant_slug == slug,
+            Negotiation.state == State.FINALIZED.value,
+            Negotiation.agreement["@id"].as_string() == agreement_id,
+        )
+    )
+    return negotiation if negotiation is not None and negotiation.agreement is not None else None
+
+
 def get_local(session: Session, slug: str, negotiation_id: str) -> Negotiation:
     negotiation = session.get(Negotiation, negotiation_id)
     if negotiation is None or negotiation.participant_slug != slug:

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dases.errors import ConfigurationError, UpstreamError
@@ -20,8 +19,7 @@ from dases.identity import service as identity
 from dases.identity.client import SignedCallAuth
 from dases.identity.did import InvalidDid, did_web_document_url
 from dases.identity.keys import Signer
-from dases.negotiation.models import Negotiation
-from dases.negotiation.states import State as NegotiationState
+from dases.negotiation import service as negotiation
 from dases.node import Node
 
 
@@ -45,19 +43,10 @@ class AgreementBook(Protocol):
 
 
 class NegotiatedAgreements:
-    """Agreements from the participant's finalized negotiations.
-
-    The one place transfer reads negotiation's storage; it belongs in `negotiation.service`
-    (an `agreement(session, slug, agreement_id)` lookup) and moves there when that exists."""
+    """Agreements from the participant's finalized negotiations (`negotiation.service`)."""
 
     def find(self, session: Session, slug: str, agreement_id: str) -> Agreement | None:
-        row = session.scalar(
-            select(Negotiation).where(
-                Negotiation.participant_slug == slug,
-                Negotiation.state == NegotiationState.FINALIZED.value,
-                Negotiation.agreement["@id"].as_string() == agreement_id,
-            )
-        )
+        row = negotiation.finalized_agreement(session, slug, agreement_id)
         if row is None or row.agreement is None:
             return None
         return Agreement(
