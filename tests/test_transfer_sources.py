@@ -1,23 +1,27 @@
 """Data sources behind an offering: declared by the provider's admin, refused with a 422 naming
-the field when the node cannot serve them (no LRS yet, no Parquet reader, no learner field for
-personal data, a non-SELECT query...); a read-only parameterised SQL query on the provider's
-database (SQLite, or PostgreSQL when the tests run on it) delivered by a pull; and a push."""
+the field when the node cannot serve them (no LRS yet, a file that is not Parquet, no learner
+field for personal data, a non-SELECT query...); a read-only parameterised SQL query on the
+provider's database (SQLite, or PostgreSQL when the tests run on it) delivered by a pull; a
+Parquet file, pulled whole or filtered by consent; and a push."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from dases.errors import InvalidInput
+from dases.errors import DasesError, InvalidInput
 from dases.transfer import sources
 
 from .conftest import RunningNode
 from .test_catalog_offerings import offering
+from .test_transfer_consent import FOR_MONITORING, ROWS, ConsentSpace
 from .test_transfer_pull import ADMIN, Exchange
 
 ANY_USE = {"permission": [{"action": "use"}]}
@@ -35,12 +39,16 @@ def _attach(exchange: Exchange, source: dict[str, Any], **overrides: Any) -> Any
 
 
 def test_a_source_the_node_cannot_serve_is_refused_naming_the_field(exchange: Exchange, tmp_path: Path) -> None:
-    csv_file, parquet = tmp_path / "a.csv", tmp_path / "a.parquet"
+    csv_file, parquet, results = tmp_path / "a.csv", tmp_path / "a.parquet", tmp_path / "results.parquet"
     csv_file.write_text("account,score\na,1\n")
     parquet.write_bytes(b"PAR1")
+    pl.DataFrame({"learner": ["a"], "courses": [["maths"]]}).write_parquet(results)
     cases = [
         ({"kind": "xapi", "query": {"verb": "http://adlnet.gov/expapi/verbs/completed"}}, {}, "kind", "no LRS on this node yet"),
-        ({"kind": "file", "path": str(parquet)}, {"contains_pii": False}, "format", "Parquet"),
+        ({"kind": "file", "path": str(parquet)}, {"contains_pii": False}, "path", "not a readable Parquet file"),
+        ({"kind": "file", "path": str(csv_file), "format": "parquet"}, {"contains_pii": False}, "path", "not a readable Parquet file"),
+        ({"kind": "file", "path": str(results), "learner_field": "account"}, {"contains_pii": True}, "learner_field", "no column 'account'"),
+        ({"kind": "file", "path": str(results), "learner_field": "courses"}, {"contains_pii": True}, "learner_field", "not learner ids"),
         ({"kind": "file", "path": str(csv_file)}, {"contains_pii": True}, "learner_field", "personal data"),
         ({"kind": "file", "path": "a.csv"}, {}, "path", "absolute"),
         ({"kind": "file", "path": str(tmp_path / "missing.csv")}, {}, "path", "not a readable file"),
@@ -126,3 +134,80 @@ def test_a_push_lands_verified_at_the_consumer(exchange: Exchange, tmp_path: Pat
     assert [event["kind"] for event in done["events"]] == ["TransferRequestMessage", "TransferStartMessage", "PushedPayload", "TransferCompletionMessage"]
     provider = exchange.wait(exchange.provider_side(done)["id"], "COMPLETED", side="provider")
     assert provider["payload_sha256"] == done["payload_sha256"]
+
+
+# --- Parquet -----------------------------------------------------------------------------------
+
+RESULTS = pl.DataFrame([(account, course, int(score)) for account, course, score in ROWS], schema=["account", "course", "score"], orient="row")
+
+
+def test_a_parquet_file_is_pulled_whole_as_parquet(exchange: Exchange, tmp_path: Path) -> None:
+    source = tmp_path / "results.parquet"
+    RESULTS.write_parquet(source, row_group_size=3)
+    offering_id = exchange.publish({"kind": "file", "path": str(source)}, contains_pii=False, policy=ANY_USE)
+    with exchange.provider.client(headers=ADMIN) as admin:
+        assert admin.get(f"/participants/edtech-a/offerings/{offering_id}/source").json()["config"]["format"] == "parquet"
+    done = exchange.finish(exchange.transfer(exchange.agree())["id"])
+    assert done["state"] == "COMPLETED", done
+    data = exchange.data(done["id"])
+    assert data == source.read_bytes() and pl.read_parquet(io.BytesIO(data)).equals(RESULTS)
+    assert done["media_type"] == "application/vnd.apache.parquet"
+
+
+def test_parquet_is_read_in_batches_and_staged_as_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sources, "PARQUET_BATCH", 3)
+    source = tmp_path / "results.parquet"
+    RESULTS.with_columns(pl.when(pl.col("score") == 9).then(None).otherwise(pl.col("account")).alias("account")).write_parquet(source, row_group_size=2)
+    records = sources.records(sources.check_source(sources.FileSourceIn(kind="file", path=str(source), learner_field="account"), contains_pii=True, data_dir=tmp_path / "data"))
+    assert isinstance(records, sources.ParquetRecords) and len(list(records.batches())) == 3
+    assert sources.learners(records) == ["eleve-1", "eleve-3", "eleve-4", "eleve-2"]  # eleve-2's first row has no account
+    assert [account for account, _ in records.rows()] == [None if row[2] == "9" else row[0] for row in ROWS]
+
+    whole = sources.stage(records, tmp_path / "staged" / "whole.parquet")
+    assert whole.record_count == len(ROWS) and whole.media_type == "application/vnd.apache.parquet"
+    assert whole.sha256 == sources.file_digest(whole.path) and whole.size == whole.path.stat().st_size
+    assert pl.read_parquet(whole.path).equals(pl.read_parquet(source))
+
+    kept = sources.stage(records, tmp_path / "staged" / "kept.parquet", keep=lambda account: account in {"eleve-1", "eleve-3"})
+    assert pl.read_parquet(kept.path).rows() == [(a, c, int(s)) for a, c, s in ROWS if a in {"eleve-1", "eleve-3"}] and kept.record_count == 5
+    assert not list((tmp_path / "staged").glob("*.tmp"))
+
+    source.write_bytes(source.read_bytes()[:-100])  # damaged after it was declared: the release is refused
+    with pytest.raises(DasesError, match="not a readable Parquet file"):
+        sources.learners(records)
+
+
+def test_a_parquet_source_with_personal_data_releases_only_consenting_learners(start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    space = ConsentSpace(start_node, tmp_path / "resultats.csv")
+    source = tmp_path / "resultats.parquet"
+    RESULTS.write_parquet(source, row_group_size=3)
+    exchange = space.exchange
+    exchange.publish(
+        {"kind": "file", "path": str(source), "learner_field": "account"},
+        title="Résultats des élèves (Parquet)", contains_pii=True, data_categories=["learning_traces", "assessment_results"], policy=FOR_MONITORING,
+    )
+    agreement_id = exchange.agree()
+    records = {}
+    for account in ("eleve-1", "eleve-2", "eleve-3"):
+        space.learner(account)
+        records[account] = space.consent_record(account)
+        space.give(records[account], account)
+
+    def released(transfer_id: str) -> list[tuple[str, str, int]]:
+        data = exchange.data(transfer_id)
+        assert data.startswith(b"PAR1")
+        return pl.read_parquet(io.BytesIO(data)).rows()
+
+    first = exchange.finish(exchange.transfer(agreement_id)["id"])
+    assert first["state"] == "COMPLETED" and first["media_type"] == "application/vnd.apache.parquet", first
+    assert released(first["id"]) == RESULTS.filter(pl.col("account") != "eleve-4").rows()  # eleve-4 never linked an account
+    provider = exchange.wait(exchange.provider_side(first)["id"], "COMPLETED", side="provider")
+    assert provider["record_count"] == 7 and provider["consent_record_ids"] == sorted(records.values())
+
+    space.withdraw(records["eleve-2"], "eleve-2")
+    second = exchange.finish(exchange.transfer(agreement_id)["id"])
+    assert second["state"] == "COMPLETED", second
+    assert set(released(first["id"])) - set(released(second["id"])) == set(RESULTS.filter(pl.col("account") == "eleve-2").rows())
+    assert released(second["id"]) == RESULTS.filter(pl.col("account").is_in(["eleve-1", "eleve-3"])).rows()
+    provider = exchange.provider_side(second)
+    assert provider["record_count"] == 5 and provider["consent_record_ids"] == sorted([records["eleve-1"], records["eleve-3"]])

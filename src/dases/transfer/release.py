@@ -6,8 +6,9 @@ because it may read a large source:
 
 - personal data (`containsPII`): the learners the source holds records about are sent to the
   consent service in one signed call; only the records of those whose consent for this purpose
-  and this consumer is `given` at that moment are written to a staged payload file, and the ids
-  of the consent records that allowed them go to the ledger;
+  and this consumer is `given` at that moment are written to a staged payload file (in the
+  source's format: CSV, JSON lines or Parquet), and the ids of the consent records that allowed
+  them go to the ledger;
 - a file without personal data is served as it is (its SHA-256 cached while it does not change);
 - a query without personal data is staged whole.
 
@@ -34,7 +35,7 @@ from dases.transfer.adapters import AgreementBook, ConsentGate
 from dases.transfer.enforcement import enforce
 from dases.transfer.models import DataSource, Transfer
 
-EXTENSIONS = {"text/csv": "csv", "application/x-ndjson": "jsonl"}
+EXTENSIONS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/vnd.apache.parquet": "parquet"}
 
 
 class Denied(Exception):

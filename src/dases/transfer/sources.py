@@ -2,8 +2,8 @@
 
 Three kinds, declared by the provider's admin per offering:
 
-- `file`: a CSV or JSON lines file on the provider's machine (Parquet is refused until the node
-  has a Parquet reader: pyarrow and polars are not among its dependencies);
+- `file`: a CSV, JSON lines or Parquet file on the provider's machine (Parquet is read with
+  Polars, a batch of rows at a time; it is checked to be Parquet when the source is declared);
 - `sql`: one read-only, parameterised SELECT on a database the provider names by DSN. The query
   text is fixed when the source is declared and values only ever travel as bound parameters
   (`sqlalchemy.text`), never spliced into the SQL; it runs in a read-only transaction;
@@ -13,7 +13,9 @@ Three kinds, declared by the provider's admin per offering:
 A source reads as records, each with the learner it is about (the `learner_field`: a column, or
 a dotted path in a JSON record). Releasing personal data (`stage`) streams the records once into
 a payload file under the data directory, keeping only the learners allowed, and computes the
-file's SHA-256 and size on the way: constant memory, whatever the size of the source.
+file's SHA-256 and size on the way: constant memory, whatever the size of the source. A Parquet
+source is released as Parquet: Polars' streaming engine filters it by learner and writes the
+payload, which is then hashed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
+import polars as pl
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
@@ -38,6 +41,8 @@ from dases.types import Text
 
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
 CHUNK = 1024 * 1024
+#: Rows read at a time from a Parquet source.
+PARQUET_BATCH = 65_536
 FieldPath = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_@$-]+(\.[A-Za-z0-9_@$-]+)*$")]
 ParameterValue = Text | int | float | bool | None
 
@@ -54,7 +59,7 @@ class FileSourceIn(BaseModel):
     kind: Literal["file"]
     path: Text = Field(min_length=2, max_length=4096, description="Absolute path of the file on the provider's machine.")
     format: Literal["csv", "jsonl", "parquet"] | None = Field(default=None, description="Default: from the file name's extension.")
-    learner_field: FieldPath | None = Field(default=None, description="The column (CSV) or dotted path (JSON) holding the provider's id of the learner.")
+    learner_field: FieldPath | None = Field(default=None, description="The column (CSV, Parquet) or dotted path (JSON) holding the provider's id of the learner.")
 
 
 class SqlSourceIn(BaseModel):
@@ -143,10 +148,7 @@ def check_source(source: FileSourceIn | SqlSourceIn | XapiSourceIn, *, contains_
             raise _refusal("path", "readable_file", f"{source.path} is not a readable file")
         fmt = file_format(source)
         if fmt == "parquet":
-            raise SourceRefused(
-                "Parquet files cannot be served by this node: it has no Parquet reader (pyarrow or polars); export the data as CSV or JSON lines",
-                errors=[FieldError("format", "parquet_unavailable", "no Parquet reader on this node")],
-            )
+            learner_column(parquet_schema(resolved), source.learner_field, resolved.name)
         return {**source.model_dump(), "path": str(resolved), "format": fmt}
     check_select(source.query)
     url = make_url(source.dsn)
@@ -165,6 +167,27 @@ def public_config(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("kind") == "sql":
         return {**config, "dsn": make_url(config["dsn"]).render_as_string(hide_password=True)}
     return config
+
+
+def parquet_schema(path: Path) -> dict[str, pl.DataType]:
+    """The columns of a Parquet file, read from its footer; InvalidInput naming `path` if the file
+    is not Parquet (or is damaged past its footer)."""
+    try:
+        return dict(pl.read_parquet_schema(path))
+    except pl.exceptions.PolarsError as error:
+        raise _refusal("path", "parquet_file", f"{path.name} is not a readable Parquet file: {error}") from error
+
+
+def learner_column(schema: dict[str, pl.DataType], learner_field: str | None, name: str) -> str | None:
+    """The Parquet column holding the learner's id; InvalidInput naming `learner_field` if the
+    file has no such column, or one of nested values (a list, a struct) that is no id."""
+    if learner_field is None:
+        return None
+    if learner_field not in schema:
+        raise _refusal("learner_field", "column", f"the Parquet source {name} has no column {learner_field!r} (its columns: {', '.join(schema)})"[:1000])
+    if schema[learner_field].is_nested() or schema[learner_field] == pl.Object:
+        raise _refusal("learner_field", "scalar_column", f"the column {learner_field!r} of {name} holds {schema[learner_field]} values, not learner ids")
+    return learner_field
 
 
 # --- reading records -------------------------------------------------------------------------
@@ -260,6 +283,55 @@ class JsonLinesRecords:
 
 
 @dataclass
+class ParquetRecords:
+    """A Parquet file, read PARQUET_BATCH rows at a time and never whole.
+
+    Its records are Parquet rows; `rows()` gives them as JSON lines, but a release (`stage`) stays
+    Parquet: see `_stage_parquet`. The learner's id is the value of the `learner_field` column,
+    as text (an integer id 42 is the account "42")."""
+
+    path: Path
+    learner_field: str | None
+    media_type: str = MEDIA_TYPES["parquet"]
+
+    def column(self) -> tuple[str | None, pl.DataType | None]:
+        """The learner column and its type, checked against the file's schema as it is now."""
+        schema = parquet_schema(self.path)
+        column = learner_column(schema, self.learner_field, self.path.name)
+        return column, schema[column] if column is not None else None
+
+    def batches(self, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+        """The file's rows (only `columns`, when given), PARQUET_BATCH at a time, in order."""
+        frame = pl.scan_parquet(self.path)
+        if columns is not None:
+            frame = frame.select(columns)
+        try:
+            total = pl.scan_parquet(self.path).select(pl.len()).collect().item()
+            for offset in range(0, total, PARQUET_BATCH):
+                yield frame.slice(offset, PARQUET_BATCH).collect()
+        except pl.exceptions.PolarsError as error:
+            raise DasesError(f"the Parquet source {self.path.name} cannot be read: {error}"[:1000]) from error
+
+    def values(self) -> Iterator[Any]:
+        """The distinct values of the learner column, in order of first appearance per batch."""
+        column, _ = self.column()
+        if column is None:
+            return
+        for batch in self.batches([column]):
+            yield from batch.to_series().unique(maintain_order=True).to_list()
+
+    def header(self) -> bytes:
+        return b""
+
+    def rows(self) -> Iterator[tuple[str | None, bytes]]:
+        column, _ = self.column()
+        for batch in self.batches():
+            for record in batch.iter_rows(named=True):
+                account = _account(record[column]) if column is not None else None
+                yield account, json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+@dataclass
 class SqlRecords:
     """The rows of a read-only parameterised query, streamed from the database."""
 
@@ -314,7 +386,7 @@ def records(config: dict[str, Any]) -> Records:
     """The records of a stored source configuration."""
     kind = config.get("kind")
     if kind == "file":
-        reader = CsvRecords if config["format"] == "csv" else JsonLinesRecords
+        reader = {"csv": CsvRecords, "parquet": ParquetRecords}.get(config["format"], JsonLinesRecords)
         return reader(Path(config["path"]), config.get("learner_field"))
     if kind == "sql":
         return SqlRecords(config["dsn"], config["query"], dict(config.get("parameters") or {}), config.get("format", "jsonl"), config.get("learner_field"))
@@ -335,6 +407,8 @@ class Released:
 
 def learners(source: Records) -> list[str]:
     """The distinct learners the source has records about, in order of first appearance."""
+    if isinstance(source, ParquetRecords):  # only the learner column is read
+        return list(dict.fromkeys(account for account in map(_account, source.values()) if account is not None))
     return list(dict.fromkeys(account for account, _ in source.rows() if account is not None))
 
 
@@ -345,6 +419,8 @@ def stage(source: Records, destination: Path, keep: Callable[[str | None], bool]
     does not exist."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(destination.name + ".tmp")
+    if isinstance(source, ParquetRecords):
+        return _stage_parquet(source, destination, temporary, keep)
     digest = hashlib.sha256()
     size = count = 0
     with temporary.open("wb", buffering=CHUNK) as out:
@@ -367,6 +443,37 @@ def stage(source: Records, destination: Path, keep: Callable[[str | None], bool]
         os.fsync(out.fileno())
     os.replace(temporary, destination)
     return Released(destination, digest.hexdigest(), size, count, source.media_type)
+
+
+def _stage_parquet(source: ParquetRecords, destination: Path, temporary: Path, keep: Callable[[str | None], bool] | None) -> Released:
+    """A Parquet source released as a Parquet file of the rows `keep` accepts.
+
+    `keep` is asked once per distinct learner value (read in batches, learner column only); the
+    rows are then filtered and written by Polars' streaming engine (`sink_parquet`), in their
+    order, without the file ever being loaded whole. The payload is hashed once written."""
+    frame = pl.scan_parquet(source.path)
+    if keep is not None:
+        column, dtype = source.column()
+        if column is None:
+            condition = pl.lit(keep(None))
+        else:
+            kept = [value for value in dict.fromkeys(source.values()) if value is not None and keep(_account(value))]
+            condition = pl.col(column).is_in(pl.lit(pl.Series(column, kept, dtype=dtype)).implode())
+            if keep(None):  # rows with no learner id, asked like the CSV and JSON sources ask
+                condition = condition | pl.col(column).is_null()
+        frame = frame.filter(condition)
+    try:
+        frame.sink_parquet(temporary)
+        count = pl.scan_parquet(temporary).select(pl.len()).collect().item()
+    except pl.exceptions.PolarsError as error:
+        temporary.unlink(missing_ok=True)
+        raise DasesError(f"the Parquet source {source.path.name} cannot be read: {error}"[:1000]) from error
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    size = temporary.stat().st_size
+    os.replace(temporary, destination)
+    return Released(destination, sha256, size, count, source.media_type)
 
 
 def file_digest(path: Path) -> str:
