@@ -1,8 +1,9 @@
 """Data sources behind an offering: declared by the provider's admin, refused with a 422 naming
-the field when the node cannot serve them (no LRS yet, a file that is not Parquet, no learner
+the field when the node cannot serve them (a bad xAPI query, a file that is not Parquet, no learner
 field for personal data, a non-SELECT query...); a read-only parameterised SQL query on the
 provider's database (SQLite, or PostgreSQL when the tests run on it) delivered by a pull; a
-Parquet file, pulled whole or filtered by consent; and a push."""
+Parquet file, pulled whole or filtered by consent; statements of the provider's own LRS,
+filtered by an xAPI query and by consent; and a push."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from dases.transfer import sources
 
 from .conftest import RunningNode
 from .test_catalog_offerings import offering
-from .test_transfer_consent import FOR_MONITORING, ROWS, ConsentSpace
+from .test_transfer_consent import FOR_MONITORING, ROWS, ConsentSpace, of
 from .test_transfer_pull import ADMIN, Exchange
 
 ANY_USE = {"permission": [{"action": "use"}]}
@@ -44,7 +45,8 @@ def test_a_source_the_node_cannot_serve_is_refused_naming_the_field(exchange: Ex
     parquet.write_bytes(b"PAR1")
     pl.DataFrame({"learner": ["a"], "courses": [["maths"]]}).write_parquet(results)
     cases = [
-        ({"kind": "xapi", "query": {"verb": "http://adlnet.gov/expapi/verbs/completed"}}, {}, "kind", "no LRS on this node yet"),
+        ({"kind": "xapi", "query": {"since": "last week"}}, {}, "query.since", "ISO 8601"),
+        ({"kind": "xapi", "query": {"registration": "r-1"}}, {}, "query.registration", "UUID"),
         ({"kind": "file", "path": str(parquet)}, {"contains_pii": False}, "path", "not a readable Parquet file"),
         ({"kind": "file", "path": str(csv_file), "format": "parquet"}, {"contains_pii": False}, "path", "not a readable Parquet file"),
         ({"kind": "file", "path": str(results), "learner_field": "account"}, {"contains_pii": True}, "learner_field", "no column 'account'"),
@@ -158,7 +160,7 @@ def test_parquet_is_read_in_batches_and_staged_as_parquet(tmp_path: Path, monkey
     monkeypatch.setattr(sources, "PARQUET_BATCH", 3)
     source = tmp_path / "results.parquet"
     RESULTS.with_columns(pl.when(pl.col("score") == 9).then(None).otherwise(pl.col("account")).alias("account")).write_parquet(source, row_group_size=2)
-    records = sources.records(sources.check_source(sources.FileSourceIn(kind="file", path=str(source), learner_field="account"), contains_pii=True, data_dir=tmp_path / "data"))
+    records = sources.records(sources.check_source(sources.FileSourceIn(kind="file", path=str(source), learner_field="account"), contains_pii=True, data_dir=tmp_path / "data", store="edtech-a"))
     assert isinstance(records, sources.ParquetRecords) and len(list(records.batches())) == 3
     assert sources.learners(records) == ["eleve-1", "eleve-3", "eleve-4", "eleve-2"]  # eleve-2's first row has no account
     assert [account for account, _ in records.rows()] == [None if row[2] == "9" else row[0] for row in ROWS]
@@ -211,3 +213,52 @@ def test_a_parquet_source_with_personal_data_releases_only_consenting_learners(s
     assert released(second["id"]) == RESULTS.filter(pl.col("account").is_in(["eleve-1", "eleve-3"])).rows()
     provider = exchange.provider_side(second)
     assert provider["record_count"] == 5 and provider["consent_record_ids"] == sorted([records["eleve-1"], records["eleve-3"]])
+
+
+COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
+
+
+def test_an_lrs_source_releases_the_matching_statements_of_consenting_learners(start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    from dases.lrs import service as lrs
+
+    space = ConsentSpace(start_node, tmp_path / "resultats.csv")
+    statements = [
+        {
+            "actor": {"account": {"homePage": "https://ecole.example.org", "name": account}},
+            "verb": {"id": verb},
+            "object": {"id": f"https://ecole.example.org/cours/{course}"},
+            "result": {"score": {"raw": int(score)}},
+        }
+        for account, course, score in ROWS
+        for verb in (COMPLETED, "http://adlnet.gov/expapi/verbs/attempted")
+    ]
+    with space.school.node.db.transaction() as session:
+        authority = {"objectType": "Agent", "account": {"homePage": "urn:dases:lrs", "name": "tracker"}}
+        lrs.store_statements(session, "school", statements, authority=authority, version="1.0.3")
+    exchange = space.exchange
+    exchange.publish(
+        {"kind": "xapi", "query": {"verb": COMPLETED}, "learner_field": "actor.account.name"},
+        title="Traces d'apprentissage (LRS)", contains_pii=True, data_categories=["learning_traces"], policy=FOR_MONITORING,
+    )
+    agreement_id = exchange.agree()
+    records = {}
+    for account in ("eleve-1", "eleve-2", "eleve-3"):
+        space.learner(account)
+        records[account] = space.consent_record(account)
+        space.give(records[account], account)
+
+    def released(transfer_id: str) -> list[tuple[str, str, str]]:
+        lines = [json.loads(line) for line in exchange.data(transfer_id).decode().splitlines()]
+        assert {line["verb"]["id"] for line in lines} == {COMPLETED}
+        return [(line["actor"]["account"]["name"], line["object"]["id"].rsplit("/", 1)[1], str(line["result"]["score"]["raw"])) for line in lines]
+
+    first = exchange.finish(exchange.transfer(agreement_id)["id"])
+    assert first["state"] == "COMPLETED" and first["media_type"] == "application/x-ndjson", first
+    assert released(first["id"]) == of("eleve-1", "eleve-2", "eleve-3")  # eleve-4 never linked an account
+    provider = exchange.wait(exchange.provider_side(first)["id"], "COMPLETED", side="provider")
+    assert provider["record_count"] == 7 and provider["consent_record_ids"] == sorted(records.values())
+
+    space.withdraw(records["eleve-2"], "eleve-2")
+    second = exchange.finish(exchange.transfer(agreement_id)["id"])
+    assert released(second["id"]) == of("eleve-1", "eleve-3")
+    assert exchange.provider_side(second)["consent_record_ids"] == sorted([records["eleve-1"], records["eleve-3"]])

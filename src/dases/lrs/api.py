@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -28,7 +28,6 @@ from dases.lrs.validation import (
     is_uuid,
     normalise_statement,
     parse_timestamp,
-    validate_agent,
     validate_statements,
 )
 from dases.node import NodeDep, SessionDep
@@ -58,25 +57,6 @@ _FORMATS = ("exact", "ids", "canonical")
 
 def _bad(parameter: str, rule: str, message: str) -> BadRequest:
     return BadRequest(f"parameter '{parameter}': {message}", errors=[FieldError(parameter, rule, message)])
-
-
-def _boolean(params: Any, name: str) -> bool:
-    value = params.get(name)
-    if value is None:
-        return False
-    if value.lower() not in ("true", "false"):
-        raise _bad(name, "boolean", "must be true or false")
-    return value.lower() == "true"
-
-
-def _instant(params: Any, name: str) -> datetime | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except BadRequest as error:
-        raise _bad(name, "iso8601-timestamp", "must be an ISO 8601 timestamp") from error
 
 
 async def _read_statements(request: Request, caller: LrsCaller, *, single: bool = False) -> tuple[list[dict[str, Any]], dict[str, StoredAttachment]]:
@@ -158,7 +138,7 @@ def build_router() -> APIRouter:
         fmt = params.get("format", "exact")
         if fmt not in _FORMATS:
             raise _bad("format", "one-of", "must be exact, ids or canonical")
-        with_attachments = _boolean(params, "attachments")
+        with_attachments = service.boolean_parameter(params, "attachments")
         headers: dict[str, str] = {}
         single = params.get("statementId"), params.get("voidedStatementId")
         if single != (None, None):
@@ -186,38 +166,7 @@ def build_router() -> APIRouter:
 
 
 def _parse_query(params: Any, fmt: str, with_attachments: bool) -> StatementQuery:
-    agent = params.get("agent")
-    agent_key = None
-    if agent is not None:
-        try:
-            parsed = json.loads(agent)
-        except ValueError as error:
-            raise _bad("agent", "json", "must be an Agent or Group as JSON") from error
-        validate_agent(parsed, "agent", "1.0.3")
-        from dases.lrs.agents import agent_key as key_of
-
-        agent_key = key_of(parsed)
-        if agent_key is None:
-            raise _bad("agent", "identified", "an anonymous group cannot be filtered on")
-    registration = params.get("registration")
-    if registration is not None and not is_uuid(registration):
-        raise _bad("registration", "uuid", "must be a UUID")
-    limit_text = params.get("limit", "0")
-    if not limit_text.isdigit():
-        raise _bad("limit", "non-negative-integer", "must be a non-negative integer")
-    return StatementQuery(
-        agent=agent_key,
-        verb=params.get("verb"),
-        activity=params.get("activity"),
-        registration=registration,
-        related_activities=_boolean(params, "related_activities"),
-        related_agents=_boolean(params, "related_agents"),
-        since=_instant(params, "since"),
-        until=_instant(params, "until"),
-        limit=int(limit_text),
-        ascending=_boolean(params, "ascending"),
-        extra={"format": fmt, "attachments": with_attachments},
-    )
+    return replace(service.statement_query(params), extra={"format": fmt, "attachments": with_attachments})
 
 
 def _single(

@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from dases.db import utcnow
-from dases.errors import BadRequest, FieldError, Forbidden, NotFound, Unauthorized
+from dases.errors import BadRequest, FieldError, Forbidden, Unauthorized
 from dases.lrs.models import Credential
 from dases.node import NodeDep
 
@@ -139,7 +139,3 @@ def create_credential(session: Any, store: str, name: str, scopes: list[str]) ->
     secret = secrets.token_urlsafe(32)
     session.add(Credential(key=key, store=store, name=name, secret_sha256=hash_secret(secret), scopes=" ".join(scopes), created_at=utcnow()))
     return key, secret
-
-
-def missing_store(store: str) -> NotFound:
-    return NotFound(f"no LRS for participant {store!r} on this node")

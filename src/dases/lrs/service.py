@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -325,6 +325,67 @@ class StatementQuery:
     #: Paging position: the last (stored, seq) handed out.
     after: tuple[datetime, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _parameter_error(parameter: str, rule: str, message: str) -> BadRequest:
+    return BadRequest(f"parameter '{parameter}': {message}", errors=[FieldError(parameter, rule, message)])
+
+
+def boolean_parameter(params: Mapping[str, str], name: str) -> bool:
+    value = params.get(name)
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise _parameter_error(name, "boolean", "must be true or false")
+    return value.lower() == "true"
+
+
+def _instant_parameter(params: Mapping[str, str], name: str) -> datetime | None:
+    from dases.lrs.validation import parse_timestamp
+
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except BadRequest as error:
+        raise _parameter_error(name, "iso8601-timestamp", "must be an ISO 8601 timestamp") from error
+
+
+def statement_query(params: Mapping[str, str]) -> StatementQuery:
+    """The query the xAPI GET /statements filter parameters describe; BadRequest naming the
+    parameter that breaks a rule. Used by the HTTP resource and by transfer data sources."""
+    from dases.lrs.validation import is_uuid, validate_agent
+
+    agent = params.get("agent")
+    key = None
+    if agent is not None:
+        try:
+            parsed = json.loads(agent)
+        except ValueError as error:
+            raise _parameter_error("agent", "json", "must be an Agent or Group as JSON") from error
+        validate_agent(parsed, "agent", "1.0.3")
+        key = agent_key(parsed)
+        if key is None:
+            raise _parameter_error("agent", "identified", "an anonymous group cannot be filtered on")
+    registration = params.get("registration")
+    if registration is not None and not is_uuid(registration):
+        raise _parameter_error("registration", "uuid", "must be a UUID")
+    limit_text = params.get("limit", "0")
+    if not limit_text.isdigit():
+        raise _parameter_error("limit", "non-negative-integer", "must be a non-negative integer")
+    return StatementQuery(
+        agent=key,
+        verb=params.get("verb"),
+        activity=params.get("activity"),
+        registration=registration,
+        related_activities=boolean_parameter(params, "related_activities"),
+        related_agents=boolean_parameter(params, "related_agents"),
+        since=_instant_parameter(params, "since"),
+        until=_instant_parameter(params, "until"),
+        limit=int(limit_text),
+        ascending=boolean_parameter(params, "ascending"),
+    )
 
 
 def get_statement(session: Session, store: str, statement_id: str, *, voided: bool) -> tuple[str, bool]:

@@ -392,9 +392,9 @@ def _source_out(row: DataSource) -> SourceOut:
 
 @router.put("/participants/{slug}/offerings/{offering_id}/source", response_model=SourceOut, dependencies=[AdminDep], responses=problem_responses(401, 403, 404, 422))
 def attach_source(slug: Slug, offering_id: OfferingId, body: Annotated[sources.SourceIn, Body()], node: NodeDep, session: SessionDep) -> SourceOut:
-    """Say where an offering's data comes from: a file, a read-only SQL query (or, later, the LRS)."""
+    """Say where an offering's data comes from: a file, a read-only SQL query, or a query on the provider's LRS."""
     offering = catalog.get_offering(session, slug, offering_id)
-    config = sources.check_source(body, contains_pii=offering.contains_pii, data_dir=node.settings.data_dir)
+    config = sources.check_source(body, contains_pii=offering.contains_pii, data_dir=node.settings.data_dir, store=slug)
     row = session.get(DataSource, offering_id)
     now = utcnow()
     if row is None:

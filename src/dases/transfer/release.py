@@ -100,7 +100,7 @@ def release(node: Node, consent: ConsentGate, plan: Plan) -> Payload:
             return _personal(node, consent, plan)
         if plan.config.get("kind") == "file":
             return _file_as_is(node, plan)
-        released = sources.stage(sources.records(plan.config), _staged_path(node, plan, plan.config))
+        released = sources.stage(sources.records(plan.config, node.db), _staged_path(node, plan, plan.config))
         return Payload(released.path, released.sha256, released.size, released.media_type, True, released.record_count)
     except Denied:
         raise
@@ -110,14 +110,14 @@ def release(node: Node, consent: ConsentGate, plan: Plan) -> Payload:
 
 
 def _staged_path(node: Node, plan: Plan, config: dict[str, Any]) -> Path:
-    media_type = sources.records(config).media_type
+    media_type = sources.records(config, node.db).media_type
     return staging_dir(node) / f"{plan.transfer_id}.{EXTENSIONS.get(media_type, 'bin')}"
 
 
 def _personal(node: Node, consent: ConsentGate, plan: Plan) -> Payload:
     if not plan.purpose:
         raise Denied("purpose-missing", "personal data is released only for a purpose: the agreement names none")
-    records = sources.records(plan.config)
+    records = sources.records(plan.config, node.db)
     accounts = sources.learners(records)
     try:
         allowed = {learner.account: learner.record_id for learner in consent.allowed(node, plan.slug, plan.consumer_did, plan.purpose, accounts)} if accounts else {}

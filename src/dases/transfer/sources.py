@@ -7,8 +7,8 @@ Three kinds, declared by the provider's admin per offering:
 - `sql`: one read-only, parameterised SELECT on a database the provider names by DSN. The query
   text is fixed when the source is declared and values only ever travel as bound parameters
   (`sqlalchemy.text`), never spliced into the SQL; it runs in a read-only transaction;
-- `xapi`: a statement query on the provider's LRS. The interface is defined here, but no node
-  has an LRS yet, so declaring such a source is refused (422).
+- `xapi`: a statement query (the xAPI GET /statements filters) on the provider's own LRS, on
+  this node; the statements are released as JSON lines, each as the LRS stored it.
 
 A source reads as records, each with the learner it is about (the `learner_field`: a column, or
 a dotted path in a JSON record). Releasing personal data (`stage`) streams the records once into
@@ -27,7 +27,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -36,7 +36,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
 
+from dases.db import Database
 from dases.errors import DasesError, FieldError, InvalidInput
+from dases.lrs import service as lrs
 from dases.types import Text
 
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
@@ -124,13 +126,22 @@ def check_select(query: str) -> str:
     return bare
 
 
-def check_source(source: FileSourceIn | SqlSourceIn | XapiSourceIn, *, contains_pii: bool, data_dir: Path) -> dict[str, Any]:
-    """The source's stored configuration, once it is known this node can serve it."""
+def _xapi_parameters(query: dict[str, Any]) -> dict[str, str]:
+    """The query as the text parameters xAPI would receive them in (booleans as true/false)."""
+    return {name: ("true" if value else "false") if isinstance(value, bool) else str(value) for name, value in query.items() if value is not None}
+
+
+def check_source(source: FileSourceIn | SqlSourceIn | XapiSourceIn, *, contains_pii: bool, data_dir: Path, store: str) -> dict[str, Any]:
+    """The source's stored configuration, once it is known this node can serve it. `store` is
+    the providing participant: an xAPI source reads that participant's own LRS, and no other."""
     if isinstance(source, XapiSourceIn):
-        raise SourceRefused(
-            "no LRS on this node yet: xAPI sources are defined but cannot be served until the node hosts a learning record store",
-            errors=[FieldError("kind", "lrs_unavailable", "no LRS on this node yet")],
-        )
+        parameters = _xapi_parameters(source.query)
+        try:
+            lrs.statement_query(parameters)
+        except DasesError as error:
+            problem = error.errors[0] if error.errors else FieldError("query", "xapi_query", error.detail)
+            raise _refusal(f"query.{problem.field}", problem.rule, error.detail) from error
+        return {"kind": "xapi", "store": store, "query": parameters, "learner_field": source.learner_field}
     if contains_pii and not source.learner_field:
         raise _refusal("learner_field", "required_for_personal_data", "the offering contains personal data: name the field holding the learner's id, so that consent can be checked per learner")
     if isinstance(source, FileSourceIn):
@@ -382,15 +393,39 @@ def _read_only(connection: sa.Connection) -> None:
         raise SourceRefused(f"queries on {backend} databases are not supported")
 
 
-def records(config: dict[str, Any]) -> Records:
-    """The records of a stored source configuration."""
+@dataclass
+class XapiRecords:
+    """The statements of the provider's LRS matching a query, as JSON lines, read a page at a
+    time (keyset paging) in one read transaction, so memory stays flat however many match."""
+
+    db: Database
+    store: str
+    query: dict[str, str]
+    learner_field: str | None
+    media_type: str = MEDIA_TYPES["jsonl"]
+
+    def header(self) -> bytes:
+        return b""
+
+    def rows(self) -> Iterator[tuple[str | None, bytes]]:
+        query = lrs.statement_query(self.query)
+        with self.db.transaction() as session:
+            for document in lrs.iter_statements(session, self.store, replace(query, ascending=True)):
+                account = _account(_dig(json.loads(document), self.learner_field)) if self.learner_field else None
+                yield account, document.encode() + b"\n"
+
+
+def records(config: dict[str, Any], db: Database | None = None) -> Records:
+    """The records of a stored source configuration (`db`: the node's storage, for xAPI sources)."""
     kind = config.get("kind")
+    if kind == "xapi" and db is not None:
+        return XapiRecords(db, config["store"], dict(config.get("query") or {}), config.get("learner_field"))
     if kind == "file":
         reader = {"csv": CsvRecords, "parquet": ParquetRecords}.get(config["format"], JsonLinesRecords)
         return reader(Path(config["path"]), config.get("learner_field"))
     if kind == "sql":
         return SqlRecords(config["dsn"], config["query"], dict(config.get("parameters") or {}), config.get("format", "jsonl"), config.get("learner_field"))
-    raise SourceRefused(f"no LRS on this node yet: sources of kind {kind!r} cannot be read")
+    raise SourceRefused(f"sources of kind {kind!r} cannot be read here")
 
 
 # --- releasing -------------------------------------------------------------------------------
