@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from dases.errors import BadRequest, FieldError
+from dases.errors import BadRequest, FieldError, problem_responses
 from dases.lrs import service
 from dases.lrs.attachments import (
     Part,
@@ -102,7 +102,7 @@ def build_router() -> APIRouter:
         """The xAPI versions this LRS speaks (no credentials needed)."""
         return JSONResponse({"version": SUPPORTED_VERSIONS, "extensions": {}})
 
-    @router.put("/statements", status_code=204)
+    @router.put("/statements", status_code=204, responses=problem_responses(400, 401, 403, 409))
     async def put_statement(request: Request, node: NodeDep, caller: WriterDep) -> Response:
         """Store one statement under the id given in `statementId`."""
         _refuse_params(request, {"statementId"})
@@ -120,7 +120,7 @@ def build_router() -> APIRouter:
             service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments, define=caller.can("define"))
         return Response(status_code=204)
 
-    @router.post("/statements")
+    @router.post("/statements", responses=problem_responses(400, 401, 403, 409))
     async def post_statements(request: Request, node: NodeDep, caller: WriterDep) -> JSONResponse:
         """Store one statement or a batch; the answer lists their ids in order."""
         _refuse_params(request, set())
@@ -129,7 +129,7 @@ def build_router() -> APIRouter:
             stored = service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments, define=caller.can("define"))
         return JSONResponse(stored.ids)
 
-    @router.get("/statements")
+    @router.get("/statements", responses=problem_responses(400, 401, 403, 404))
     @router.head("/statements", include_in_schema=False)
     def get_statements(request: Request, session: SessionDep, caller: ReaderDep) -> Response:
         """One statement by id, or a page of statements matching the filters, newest first."""
