@@ -9,7 +9,8 @@ on one machine, it:
    consumer's automatic download, so the benchmark holds the DataAddress (endpoint and token);
 3. downloads the file through the provider's data plane, and from `python -m http.server` serving
    the same file (the baseline), alternately, `--rounds` times each, with the same client (curl
-   writing to /dev/null when installed, else httpx), and reports the best throughput of each;
+   writing to /dev/null when installed, else httpx), and reports the median throughput of each
+   (the machine is shared and noisy: medians, not best runs);
 4. reads the provider process's peak resident memory (VmHWM in /proc/PID/status);
 5. lets the consumer node pull the file itself once (download, SHA-256 check, rename), timed
    from its own events, for the end-to-end figure.
@@ -23,6 +24,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,7 +159,7 @@ def _at(event: dict[str, Any]) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     size = args.size_mib * MIB
     with tempfile.TemporaryDirectory(prefix="dases-bench-transfer-") as tmp:
@@ -207,16 +209,16 @@ def main(argv: list[str] | None = None) -> int:
             consumer.stop()
 
     client = "curl" if shutil.which("curl") else "httpx"
-    best_dataplane, best_baseline = min(dataplane_times), min(baseline_times)
+    median_dataplane, median_baseline = statistics.median(dataplane_times), statistics.median(baseline_times)
 
     def throughput(seconds: float) -> float:
         return size / MIB / seconds
 
-    ratio = throughput(best_dataplane) / throughput(best_baseline)
+    ratio = throughput(median_dataplane) / throughput(median_baseline)
     print()
-    print(f"payload: {args.size_mib} MiB, client: {client}, best of {args.rounds} rounds each, same machine, same run")
-    print(f"  data plane (token, Range-capable, Repr-Digest): {throughput(best_dataplane):8.0f} MiB/s  ({best_dataplane:.2f} s)")
-    print(f"  baseline (python -m http.server):               {throughput(best_baseline):8.0f} MiB/s  ({best_baseline:.2f} s)")
+    print(f"payload: {args.size_mib} MiB, client: {client}, median of {args.rounds} rounds each, same machine, same run")
+    print(f"  data plane (token, Range-capable, Repr-Digest): {throughput(median_dataplane):8.0f} MiB/s  ({median_dataplane:.2f} s)")
+    print(f"  baseline (python -m http.server):               {throughput(median_baseline):8.0f} MiB/s  ({median_baseline:.2f} s)")
     print(f"  throughput ratio data plane / baseline:         {ratio:8.2f}   (target >= 0.7)")
     print(f"  provider node peak memory (VmHWM):              {provider_peak:8.1f} MiB  (target < 200; http.server: {baseline_peak:.1f} MiB)")
     print(f"  provider node resident before the transfers:    {provider_before:8.1f} MiB  (the node's own code and libraries)")

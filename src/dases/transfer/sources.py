@@ -29,9 +29,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-import polars as pl
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
@@ -40,6 +39,9 @@ from dases.db import Database
 from dases.errors import DasesError, FieldError, InvalidInput
 from dases.lrs import service as lrs
 from dases.types import Text
+
+if TYPE_CHECKING:  # imported where a Parquet source is read: Polars costs ~40 MiB resident
+    import polars as pl
 
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
 CHUNK = 1024 * 1024
@@ -183,6 +185,8 @@ def public_config(config: dict[str, Any]) -> dict[str, Any]:
 def parquet_schema(path: Path) -> dict[str, pl.DataType]:
     """The columns of a Parquet file, read from its footer; InvalidInput naming `path` if the file
     is not Parquet (or is damaged past its footer)."""
+    import polars as pl
+
     try:
         return dict(pl.read_parquet_schema(path))
     except pl.exceptions.PolarsError as error:
@@ -192,6 +196,8 @@ def parquet_schema(path: Path) -> dict[str, pl.DataType]:
 def learner_column(schema: dict[str, pl.DataType], learner_field: str | None, name: str) -> str | None:
     """The Parquet column holding the learner's id; InvalidInput naming `learner_field` if the
     file has no such column, or one of nested values (a list, a struct) that is no id."""
+    import polars as pl
+
     if learner_field is None:
         return None
     if learner_field not in schema:
@@ -313,6 +319,8 @@ class ParquetRecords:
 
     def batches(self, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
         """The file's rows (only `columns`, when given), PARQUET_BATCH at a time, in order."""
+        import polars as pl
+
         frame = pl.scan_parquet(self.path)
         if columns is not None:
             frame = frame.select(columns)
@@ -486,6 +494,8 @@ def _stage_parquet(source: ParquetRecords, destination: Path, temporary: Path, k
     `keep` is asked once per distinct learner value (read in batches, learner column only); the
     rows are then filtered and written by Polars' streaming engine (`sink_parquet`), in their
     order, without the file ever being loaded whole. The payload is hashed once written."""
+    import polars as pl
+
     frame = pl.scan_parquet(source.path)
     if keep is not None:
         column, dtype = source.column()
