@@ -14,12 +14,13 @@ from rich.table import Table
 import dases
 from dases.catalog.cli import catalog_app, offer_app
 from dases.errors import DasesError
+from dases.interop.cli import convert
 from dases.ledger.cli import app as ledger_app
 from dases.lrs.cli import app as lrs_app
 from dases.negotiation.cli import negotiate
-from dases.transfer.cli import transfer
 from dases.node import node_session
 from dases.settings import load_settings
+from dases.transfer.cli import transfer
 
 app = typer.Typer(help="DASES: a node of the Data Space Education & Skills.", no_args_is_help=True)
 participant_app = typer.Typer(help="Participants hosted on this node.", no_args_is_help=True)
@@ -30,6 +31,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(lrs_app, name="lrs")
 app.command("negotiate")(negotiate)
 app.command("transfer")(transfer)
+app.command("convert")(convert)
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]
