@@ -413,10 +413,10 @@ def test_the_lrs_message_is_its_detail_or_message_or_text() -> None:
 
 
 def test_convert_refuses_the_sources_not_built_yet(tmp_path: Path) -> None:
-    for source, says in (("moodle", "the moodle converter is not built yet"), ("caliper", "the caliper converter is not built yet"), ("xls", "no converter for 'xls'")):
+    for source, says in (("mapping", "the mapping converter is not built yet"), ("xls", "no converter for 'xls'")):
         result = CliRunner().invoke(app, ["convert", "--from", source, str(tmp_path), "--to", str(tmp_path / "out.jsonl")], env={"COLUMNS": "300"})
         assert result.exit_code == 2, result.output
-        assert says in result.output and "available: oulad" in result.output
+        assert says in result.output and "available: oulad" in result.output and "moodle" in result.output
     assert not (tmp_path / "out.jsonl").exists()
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,20 +20,32 @@ from rich.progress import (
 )
 
 from dases.errors import DasesError, UpstreamError
-from dases.interop.oulad import DEFAULT_HOME_PAGE, SOURCE, OuladConverter
+from dases.interop import caliper, moodle, oulad
 from dases.interop.output import is_lrs_url, open_writer, parse_basic_auth
 from dases.interop.report import ConversionReport
 
+
+@dataclass(frozen=True)
+class Converter:
+    what: str
+    build: Callable[..., Any]
+    default_home_page: str
+
+
 #: The converters built, by `--from` name.
-CONVERTERS = {SOURCE: "the Open University Learning Analytics Dataset: the directory of its CSV tables"}
+CONVERTERS = {
+    oulad.SOURCE: Converter("the Open University Learning Analytics Dataset: the directory of its CSV tables", oulad.OuladConverter, oulad.DEFAULT_HOME_PAGE),
+    moodle.SOURCE: Converter("Moodle's logstore_standard_log exported as CSV: a file or a directory of them", moodle.MoodleConverter, moodle.DEFAULT_HOME_PAGE),
+    caliper.SOURCE: Converter("IMS Caliper 1.1 / 1.2 events or envelopes as JSON lines: a file or a directory", caliper.CaliperConverter, caliper.DEFAULT_HOME_PAGE),
+}
 #: Named in the design, not built yet: refused with a message rather than an unknown-value error.
-PLANNED = ("openedx", "moodle", "caliper", "mapping")
+PLANNED = ("openedx", "mapping")
 
 console = Console(stderr=True)
 
 
 def _refuse_source(source: str) -> None:
-    available = ", ".join(f"{name} ({what})" for name, what in CONVERTERS.items())
+    available = ", ".join(f"{name} ({converter.what})" for name, converter in CONVERTERS.items())
     if source in PLANNED:
         console.print(f"[red]error:[/red] the {source} converter is not built yet; available: {available}")
     else:
@@ -40,11 +54,11 @@ def _refuse_source(source: str) -> None:
 
 
 def convert(
-    input_dir: Annotated[Path, typer.Argument(help="The source's files (for oulad: the directory of its CSV tables).", exists=True, file_okay=False)],
+    input_dir: Annotated[Path, typer.Argument(help="The source's files: a file, or a directory (for oulad: the directory of its CSV tables).", exists=True)],
     source: Annotated[str, typer.Option("--from", metavar="SOURCE", help=f"What INPUT_DIR holds: {', '.join(CONVERTERS)}.")],
     target: Annotated[str, typer.Option("--to", metavar="FILE|LRS_URL", help="A JSON-lines file (gzipped if it ends in .gz), or an LRS endpoint URL such as https://lrs.example.org/xapi/.")],
     lrs_auth: Annotated[str | None, typer.Option("--lrs-auth", envvar="DASES_LRS_AUTH", metavar="USER:PASSWORD", help="HTTP Basic credentials for the LRS.")] = None,
-    home_page: Annotated[str, typer.Option("--home-page", help="The homePage of the learners' accounts: the provider's platform.")] = DEFAULT_HOME_PAGE,
+    home_page: Annotated[str | None, typer.Option("--home-page", help="The homePage of the learners' accounts: the provider's platform (each source has a placeholder default).")] = None,
     report_json: Annotated[str | None, typer.Option("--report-json", metavar="FILE", help="Also write the report as JSON to FILE ('-' for stdout).")] = None,
 ) -> None:
     """Convert INPUT_DIR to xAPI 1.0.3 statements of the DASES profiles, then print what became of every row."""
@@ -52,7 +66,8 @@ def convert(
         _refuse_source(source)
     try:
         auth = parse_basic_auth(lrs_auth) if lrs_auth and is_lrs_url(target) else None
-        converter = OuladConverter(input_dir, home_page=home_page)
+        chosen = CONVERTERS[source]
+        converter = chosen.build(input_dir, home_page=home_page or chosen.default_home_page)
         writer = open_writer(target, auth=auth)
     except DasesError as error:
         console.print(f"[red]error:[/red] {error.detail}")
