@@ -354,7 +354,6 @@ def test_agents_resource_adds_the_names_the_store_knows(client: TestClient) -> N
                     store="standalone",
                     statement_id=str(uuid.uuid4()),
                     stored=now,
-                    timestamp=now,
                     verb_id=statement["verb"]["id"],
                     actor_key="mbox:mailto:grace@example.com",
                     object_type="Activity",

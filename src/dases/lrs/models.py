@@ -35,7 +35,6 @@ class Statement(Base):
     store: Mapped[str] = mapped_column(String(64))
     statement_id: Mapped[str] = mapped_column(String(36))
     stored: Mapped[datetime] = mapped_column(UTCDateTime())
-    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
     verb_id: Mapped[str] = mapped_column(Text)
     #: Canonical inverse functional identifier of the actor (see `dases.lrs.agents.agent_key`).
     actor_key: Mapped[str | None] = mapped_column(Text, default=None)
@@ -54,7 +53,7 @@ class Statement(Base):
         Index("ix_lrs_statement_store_stored", "store", "stored", "seq"),
         Index("ix_lrs_statement_store_verb", "store", "verb_id", "stored", "seq"),
         Index("ix_lrs_statement_store_actor", "store", "actor_key", "stored", "seq"),
-        Index("ix_lrs_statement_store_object", "store", "object_key", "stored", "seq"),
+        Index("ix_lrs_statement_store_object", "store", "object_type", "object_key", "stored", "seq"),
         Index("ix_lrs_statement_store_registration", "store", "registration", "stored", "seq"),
     )
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, union_all, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from dases.db import utcnow
@@ -270,7 +271,6 @@ def store_statements(
                 "store": store,
                 "statement_id": identifier,
                 "stored": now,
-                "timestamp": _parse_instant(statement["timestamp"]),
                 "verb_id": statement["verb"]["id"],
                 "actor_key": agent_key(statement["actor"]),
                 "object_type": object_type,
@@ -286,10 +286,9 @@ def store_statements(
         relation_rows.extend({"store": store, "statement_id": identifier, "kind": "agent", "key": key} for key in agents)
         relation_rows.extend({"store": store, "statement_id": identifier, "kind": "activity", "key": key} for key in activities)
         fresh.append(statement)
-    if rows:
-        session.execute(insert(Statement), rows)
-    if relation_rows:
-        session.execute(insert(StatementRelation), relation_rows)
+    connection = session.connection()
+    _bulk_insert(connection, Statement.__tablename__, rows)
+    _bulk_insert(connection, StatementRelation.__tablename__, relation_rows)
     if voids:
         session.execute(
             update(Statement).where(Statement.store == store, Statement.statement_id.in_(voids), Statement.voids.is_(None)).values(voided=True)
@@ -298,12 +297,6 @@ def store_statements(
         _save_definitions(session, store, _collect_definitions(fresh))
     _save_attachments(session, store, attachments or {})
     return StoredBatch(ids=list(index), fresh=len(rows))
-
-
-def _parse_instant(text: str) -> datetime:
-    from dases.lrs.validation import parse_timestamp
-
-    return parse_timestamp(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,6 +318,29 @@ class StatementQuery:
     #: Paging position: the last (stored, seq) handed out.
     after: tuple[datetime, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _bulk_insert(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """One driver-level executemany of plain rows. At a thousand statements a request, building
+    each row's parameters through SQLAlchemy's compiler cost as much as the insert itself; the
+    values here are already in the driver's types (times as SQLAlchemy writes them on SQLite)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    if sqlite:
+        values = [tuple(_sqlite_value(row[column]) for column in columns) for row in rows]
+    else:
+        values = [tuple(row[column] for column in columns) for row in rows]
+    connection.exec_driver_sql(sql, values)
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
 
 
 def _parameter_error(parameter: str, rule: str, message: str) -> BadRequest:
@@ -403,7 +419,12 @@ def get_statement(session: Session, store: str, statement_id: str, *, voided: bo
 
 
 def _agent_condition(table: Any, store: str, key: str, related: bool) -> Any:
-    direct = or_(table.actor_key == key, and_(table.object_type.in_(("Agent", "Group")), table.object_key == key))
+    """Statements whose actor or object is the agent: written as `seq IN (one index lookup per
+    role)` so both backends drive the query from the agent's few rows rather than from a broad
+    verb or time range (an `actor OR object` condition defeats their index choice)."""
+    by_actor = select(Statement.seq).where(Statement.store == store, Statement.actor_key == key)
+    by_object = select(Statement.seq).where(Statement.store == store, Statement.object_type.in_(("Agent", "Group")), Statement.object_key == key)
+    direct = table.seq.in_(union_all(by_actor, by_object))
     if not related:
         return direct
     mentions = select(StatementRelation.statement_id).where(
@@ -451,6 +472,12 @@ def _window_conditions(query: StatementQuery) -> list[Any]:
     return conditions
 
 
+def _has_statement_refs(session: Session, store: str) -> bool:
+    """Whether any statement of the store targets another (one probe of the object index)."""
+    probe = select(Statement.seq).where(Statement.store == store, Statement.object_type == "StatementRef").limit(1)
+    return session.execute(probe).first() is not None
+
+
 def query_statements(session: Session, store: str, query: StatementQuery, page_size: int = MAX_LIMIT) -> tuple[list[str], list[bool], StatementQuery | None]:
     """A page of matching, non-voided statements (JSON texts), their attachment flags, and the
     query for the next page (None when this page is the last).
@@ -467,7 +494,7 @@ def query_statements(session: Session, store: str, query: StatementQuery, page_s
     window = _window_conditions(query)
     target = _target_conditions(Statement, store, query)
     rows = list(session.execute(select(*columns).where(*live, *target, *window).order_by(*order).limit(limit + 1)).all())
-    if target:
+    if target and _has_statement_refs(session, store):
         referenced = aliased(Statement)
         refs = session.execute(
             select(*columns)

@@ -71,7 +71,6 @@ def upgrade() -> None:
     sa.Column('store', sa.String(length=64), nullable=False),
     sa.Column('statement_id', sa.String(length=36), nullable=False),
     sa.Column('stored', dases.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('timestamp', dases.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('verb_id', sa.Text(), nullable=False),
     sa.Column('actor_key', sa.Text(), nullable=True),
     sa.Column('object_type', sa.String(length=16), nullable=False),
@@ -86,7 +85,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('lrs_statement', schema=None) as batch_op:
         batch_op.create_index('ix_lrs_statement_store_actor', ['store', 'actor_key', 'stored', 'seq'], unique=False)
-        batch_op.create_index('ix_lrs_statement_store_object', ['store', 'object_key', 'stored', 'seq'], unique=False)
+        batch_op.create_index('ix_lrs_statement_store_object', ['store', 'object_type', 'object_key', 'stored', 'seq'], unique=False)
         batch_op.create_index('ix_lrs_statement_store_registration', ['store', 'registration', 'stored', 'seq'], unique=False)
         batch_op.create_index('ix_lrs_statement_store_stored', ['store', 'stored', 'seq'], unique=False)
         batch_op.create_index('ix_lrs_statement_store_verb', ['store', 'verb_id', 'stored', 'seq'], unique=False)
