@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from dases.errors import BadRequest, FieldError, problem_responses
 from dases.lrs import service
@@ -30,7 +31,7 @@ from dases.lrs.validation import (
     parse_timestamp,
     validate_statements,
 )
-from dases.node import NodeDep, SessionDep
+from dases.node import Node, NodeDep, SessionDep
 
 WriterDep = Annotated[LrsCaller, require("statements/write")]
 ReaderDep = Annotated[LrsCaller, require("statements/read")]
@@ -59,11 +60,9 @@ def _bad(parameter: str, rule: str, message: str) -> BadRequest:
     return BadRequest(f"parameter '{parameter}': {message}", errors=[FieldError(parameter, rule, message)])
 
 
-async def _read_statements(request: Request, caller: LrsCaller, *, single: bool = False) -> tuple[list[dict[str, Any]], dict[str, StoredAttachment]]:
-    """Parse and validate the body (JSON or multipart/mixed with attachments); `single`: the
-    body must be one statement, not a list."""
-    content_type = request.headers.get("content-type", "")
-    body = await request.body()
+def _decode_statements(content_type: str, body: bytes, caller: LrsCaller, *, single: bool = False) -> tuple[list[dict[str, Any]], dict[str, StoredAttachment]]:
+    """Parse and validate a body (JSON or multipart/mixed with attachments); `single`: the body
+    must be one statement, not a list."""
     parts: list[Part] = []
     if content_type.lower().startswith("multipart/mixed"):
         payload, parts = parse_multipart(body, content_type)
@@ -83,6 +82,22 @@ async def _read_statements(request: Request, caller: LrsCaller, *, single: bool 
     by_sha2 = check_attachments(statements, parts)
     verify_signatures(statements, by_sha2, caller.version)
     return statements, {sha2: StoredAttachment(sha2, part.content_type, part.content) for sha2, part in by_sha2.items()}
+
+
+def _ingest(node: Node, caller: LrsCaller, content_type: str, body: bytes, statement_id: str | None = None) -> list[str]:
+    """Decode, validate and store a request's statements: CPU and database work, run in the
+    thread pool so the event loop keeps serving other requests meanwhile."""
+    statements, attachments = _decode_statements(content_type, body, caller, single=statement_id is not None)
+    if statement_id is not None:
+        statement = statements[0]
+        if statement.get("id") is not None and statement["id"].lower() != statement_id.lower():
+            raise _bad("statementId", "matches-body", "differs from the id in the statement")
+        statement["id"] = statement_id.lower()
+    with node.db.transaction() as session:
+        stored = service.store_statements(
+            session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments, define=caller.can("define")
+        )
+    return stored.ids
 
 
 def _refuse_params(request: Request, allowed: set[str]) -> None:
@@ -111,23 +126,17 @@ def build_router() -> APIRouter:
             raise _bad("statementId", "required", "PUT needs the statement id as a parameter")
         if not is_uuid(statement_id):
             raise _bad("statementId", "uuid", "must be a UUID")
-        statements, attachments = await _read_statements(request, caller, single=True)
-        statement = statements[0]
-        if statement.get("id") is not None and statement["id"].lower() != statement_id.lower():
-            raise _bad("statementId", "matches-body", "differs from the id in the statement")
-        statement["id"] = statement_id.lower()
-        with node.db.transaction() as session:
-            service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments, define=caller.can("define"))
+        body = await request.body()
+        await run_in_threadpool(_ingest, node, caller, request.headers.get("content-type", ""), body, statement_id)
         return Response(status_code=204)
 
     @router.post("/statements", responses=problem_responses(400, 401, 403, 409))
     async def post_statements(request: Request, node: NodeDep, caller: WriterDep) -> JSONResponse:
         """Store one statement or a batch; the answer lists their ids in order."""
         _refuse_params(request, set())
-        statements, attachments = await _read_statements(request, caller)
-        with node.db.transaction() as session:
-            stored = service.store_statements(session, caller.store, statements, authority=caller.authority, version=caller.version, attachments=attachments, define=caller.can("define"))
-        return JSONResponse(stored.ids)
+        body = await request.body()
+        ids = await run_in_threadpool(_ingest, node, caller, request.headers.get("content-type", ""), body)
+        return JSONResponse(ids)
 
     @router.get("/statements", responses=problem_responses(400, 401, 403, 404))
     @router.head("/statements", include_in_schema=False)
