@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from dases.errors import DasesError, UpstreamError
-from dases.interop import caliper, moodle, oulad
+from dases.interop import caliper, moodle, openedx, oulad
 from dases.interop.output import is_lrs_url, open_writer, parse_basic_auth
 from dases.interop.report import ConversionReport
 
@@ -36,10 +36,11 @@ class Converter:
 CONVERTERS = {
     oulad.SOURCE: Converter("the Open University Learning Analytics Dataset: the directory of its CSV tables", oulad.OuladConverter, oulad.DEFAULT_HOME_PAGE),
     moodle.SOURCE: Converter("Moodle's logstore_standard_log exported as CSV: a file or a directory of them", moodle.MoodleConverter, moodle.DEFAULT_HOME_PAGE),
+    openedx.SOURCE: Converter("an Open edX tracking log: JSON lines, one event a line, gzip or not", openedx.OpenEdxConverter, openedx.DEFAULT_HOME_PAGE),
     caliper.SOURCE: Converter("IMS Caliper 1.1 / 1.2 events or envelopes as JSON lines: a file or a directory", caliper.CaliperConverter, caliper.DEFAULT_HOME_PAGE),
 }
 #: Named in the design, not built yet: refused with a message rather than an unknown-value error.
-PLANNED = ("openedx", "mapping")
+PLANNED = ("mapping",)
 
 console = Console(stderr=True)
 
