@@ -19,8 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dases.errors import DasesError, UpstreamError
-from dases.interop import caliper, moodle, openedx, oulad
+from dases.errors import DasesError, InvalidInput, UpstreamError
+from dases.interop import caliper, mapping, moodle, openedx, oulad
 from dases.interop.output import is_lrs_url, open_writer, parse_basic_auth
 from dases.interop.report import ConversionReport
 
@@ -37,20 +37,15 @@ CONVERTERS = {
     oulad.SOURCE: Converter("the Open University Learning Analytics Dataset: the directory of its CSV tables", oulad.OuladConverter, oulad.DEFAULT_HOME_PAGE),
     moodle.SOURCE: Converter("Moodle's logstore_standard_log exported as CSV: a file or a directory of them", moodle.MoodleConverter, moodle.DEFAULT_HOME_PAGE),
     openedx.SOURCE: Converter("an Open edX tracking log: JSON lines, one event a line, gzip or not", openedx.OpenEdxConverter, openedx.DEFAULT_HOME_PAGE),
+    mapping.SOURCE: Converter("any CSV or JSON lines file, through a declarative mapping file (--mapping)", mapping.MappingConverter, mapping.DEFAULT_HOME_PAGE),
     caliper.SOURCE: Converter("IMS Caliper 1.1 / 1.2 events or envelopes as JSON lines: a file or a directory", caliper.CaliperConverter, caliper.DEFAULT_HOME_PAGE),
 }
-#: Named in the design, not built yet: refused with a message rather than an unknown-value error.
-PLANNED = ("mapping",)
-
 console = Console(stderr=True)
 
 
 def _refuse_source(source: str) -> None:
     available = ", ".join(f"{name} ({converter.what})" for name, converter in CONVERTERS.items())
-    if source in PLANNED:
-        console.print(f"[red]error:[/red] the {source} converter is not built yet; available: {available}")
-    else:
-        console.print(f"[red]error:[/red] no converter for {source!r}; available: {available}; planned: {', '.join(PLANNED)}")
+    console.print(f"[red]error:[/red] no converter for {source!r}; available: {available}")
     raise typer.Exit(2)
 
 
@@ -60,6 +55,7 @@ def convert(
     target: Annotated[str, typer.Option("--to", metavar="FILE|LRS_URL", help="A JSON-lines file (gzipped if it ends in .gz), or an LRS endpoint URL such as https://lrs.example.org/xapi/.")],
     lrs_auth: Annotated[str | None, typer.Option("--lrs-auth", envvar="DASES_LRS_AUTH", metavar="USER:PASSWORD", help="HTTP Basic credentials for the LRS.")] = None,
     home_page: Annotated[str | None, typer.Option("--home-page", help="The homePage of the learners' accounts: the provider's platform (each source has a placeholder default).")] = None,
+    mapping_file: Annotated[Path | None, typer.Option("--mapping", exists=True, dir_okay=False, help="The mapping file (JSON or TOML) for --from mapping.")] = None,
     report_json: Annotated[str | None, typer.Option("--report-json", metavar="FILE", help="Also write the report as JSON to FILE ('-' for stdout).")] = None,
 ) -> None:
     """Convert INPUT_DIR to xAPI 1.0.3 statements of the DASES profiles, then print what became of every row."""
@@ -68,7 +64,12 @@ def convert(
     try:
         auth = parse_basic_auth(lrs_auth) if lrs_auth and is_lrs_url(target) else None
         chosen = CONVERTERS[source]
-        converter = chosen.build(input_dir, home_page=home_page or chosen.default_home_page)
+        options: dict[str, Any] = {"home_page": home_page or chosen.default_home_page}
+        if source == mapping.SOURCE:
+            if mapping_file is None:
+                raise InvalidInput("--from mapping needs --mapping FILE: the mapping of the input's columns to xAPI")
+            options["mapping"] = mapping_file
+        converter = chosen.build(input_dir, **options)
         writer = open_writer(target, auth=auth)
     except DasesError as error:
         console.print(f"[red]error:[/red] {error.detail}")
