@@ -48,7 +48,6 @@ from dases.interop.moodle import (
     LOGGED_OUT,
     WEBPAGE,
     Built,
-    check,
     check_home_page,
     count_lines,
     input_files,
@@ -63,9 +62,8 @@ from dases.interop.oulad import (
     LMS_PROFILE_VERSION,
     PROFILE,
     ROLE,
-    Skip,
 )
-from dases.interop.report import ConversionReport
+from dases.interop.report import ConversionReport, Skip, skip_unless_valid
 from dases.lrs.validation import is_iri, parse_timestamp
 
 SOURCE = "caliper"
@@ -310,7 +308,7 @@ class CaliperConverter:
                 for item, entities in self._items(value):
                     try:
                         built = self._convert(item, entities)
-                        check(built.statement)
+                        skip_unless_valid(built.statement)
                     except Skip as skip:
                         report.skipped(table, skip.reason, line)
                         continue

@@ -32,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from dases.errors import InvalidInput
-from dases.interop.moodle import check, check_home_page, count_lines, open_text
-from dases.interop.oulad import Skip
-from dases.interop.report import ConversionReport
+from dases.interop.moodle import check_home_page, count_lines, open_text
+from dases.interop.report import ConversionReport, Skip, skip_unless_valid
 
 SOURCE = "mapping"
 DEFAULT_HOME_PAGE = "https://lms.example.org"
@@ -476,7 +475,7 @@ class MappingConverter:
                 if isinstance(record, Skip):
                     raise record
                 statement = self.convert(record, omitted)
-                check(statement)
+                skip_unless_valid(statement)
             except Skip as skip:
                 report.skipped(name, skip.reason, line)
                 continue

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from dases.errors import BadRequest, InvalidInput
+from dases.errors import InvalidInput
 from dases.interop.oulad import (
     ASSESSMENT,
     ASSESSMENT_PROFILE_VERSION,
@@ -48,10 +48,8 @@ from dases.interop.oulad import (
     PROFILE,
     REGISTERED,
     UNREGISTERED,
-    Skip,
 )
-from dases.interop.report import ConversionReport
-from dases.lrs.validation import validate_statement
+from dases.interop.report import ConversionReport, Skip, skip_unless_valid
 
 SOURCE = "moodle"
 DEFAULT_HOME_PAGE = "https://moodle.example.org"
@@ -336,15 +334,6 @@ def check_home_page(home_page: str) -> str:
     return home_page.rstrip("/")
 
 
-def check(statement: dict[str, Any]) -> None:
-    """The xAPI rules, on every statement before it leaves: a row the rules refuse is skipped, with the rule."""
-    try:
-        validate_statement(statement, XAPI_VERSION)
-    except BadRequest as error:
-        rule = error.errors[0].rule if error.errors else "xapi"
-        raise Skip(f"invalid-statement-{rule}") from None
-
-
 class _LogTable:
     """One CSV export of the log, its header checked once against the columns read."""
 
@@ -434,7 +423,7 @@ class MoodleConverter:
                 if values is None:
                     raise Skip("malformed-row")
                 built = self._convert(values)
-                check(built.statement)
+                skip_unless_valid(built.statement)
             except Skip as skip:
                 report.skipped(name, skip.reason, line)
                 continue

@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from dases.errors import BadRequest, InvalidInput
-from dases.interop.report import ConversionReport
-from dases.lrs.validation import is_iri, validate_statement
+from dases.errors import InvalidInput
+from dases.interop.report import ConversionReport, Skip, skip_unless_valid
+from dases.lrs.validation import is_iri
 
 SOURCE = "openedx"
 DEFAULT_HOME_PAGE = "https://openedx.example.org"
@@ -127,14 +127,6 @@ _COURSE_PATH_RE = re.compile(r"/(?:courses|learning/course)/[^/]+")
 
 #: What a handler makes of one event (and its type): the statement, its kind, and what was left out.
 Handler = Callable[[dict[str, Any], str], tuple[dict[str, Any], str, list[str]]]
-
-
-class Skip(Exception):
-    """A line that cannot be converted; `reason` is the report's kebab-case slug."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def uuid5(name: bytes) -> str:
@@ -332,7 +324,7 @@ class OpenEdxConverter:
         """Every statement of the log, in its order; each line read is recorded in `report` (converted,
         or skipped with the reason). `on_rows(n)` hears of lines as they are read."""
         table, pending = self.input_path.name, 0
-        check = validate if self.full_validation else check_log_values
+        check = skip_unless_valid if self.full_validation else check_log_values
         with open_log(self.input_path) as handle:
             for number, line in read_lines(handle, MAX_LINE_BYTES):
                 pending += 1
@@ -776,15 +768,6 @@ def check_log_values(statement: dict[str, Any]) -> None:
         for activity in activities:
             if not is_iri(activity["id"]):
                 raise Skip("invalid-statement-iri")
-
-
-def validate(statement: dict[str, Any]) -> None:
-    """The xAPI rules, whole, on one statement: a line the rules refuse is skipped, with the rule."""
-    try:
-        validate_statement(statement, XAPI_VERSION)
-    except BadRequest as error:
-        rule = error.errors[0].rule if error.errors else "xapi"
-        raise Skip(f"invalid-statement-{rule}") from None
 
 
 def convert_openedx(

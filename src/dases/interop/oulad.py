@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from dases.errors import BadRequest, InvalidInput
-from dases.interop.report import ConversionReport
-from dases.lrs.validation import validate_statement
+from dases.errors import InvalidInput
+from dases.interop.report import ConversionReport, Skip, skip_unless_valid
 
 SOURCE = "oulad"
 DEFAULT_HOME_PAGE = "https://oulad.example.org"
@@ -90,14 +89,6 @@ _PRESENTATION_RE = re.compile(r"(\d{4})([BJ])")
 _START_MONTH = {"B": 2, "J": 10}
 _MISSING = ("", "?")
 _PROGRESS_EVERY = 1000
-
-
-class Skip(Exception):
-    """A row that cannot be converted; `reason` is the report's kebab-case slug."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def presentation_start(code_presentation: str) -> date:
@@ -335,7 +326,7 @@ class OuladConverter:
                     raise Skip("malformed-row")
                 statements, omitted = self._registration(values)
                 for statement in statements:
-                    _check(statement)
+                    skip_unless_valid(statement)
             except Skip as skip:
                 report.skipped(table, skip.reason, line)
                 continue
@@ -402,7 +393,7 @@ class OuladConverter:
                 if values is None:
                     raise Skip("malformed-row")
                 statement, omitted = self._submission(values, assessments)
-                _check(statement)
+                skip_unless_valid(statement)
             except Skip as skip:
                 report.skipped(table, skip.reason, line)
                 continue
@@ -483,15 +474,6 @@ class OuladConverter:
                 "extensions": extensions,
             },
         }
-
-
-def _check(statement: dict[str, Any]) -> None:
-    """The xAPI rules, on every statement before it leaves: a row the rules refuse is skipped, with the rule."""
-    try:
-        validate_statement(statement, XAPI_VERSION)
-    except BadRequest as error:
-        rule = error.errors[0].rule if error.errors else "xapi"
-        raise Skip(f"invalid-statement-{rule}") from None
 
 
 def convert_oulad(

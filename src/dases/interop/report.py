@@ -17,6 +17,29 @@ from typing import Any
 
 from rich.table import Table
 
+from dases.errors import BadRequest
+from dases.lrs.validation import validate_statement
+
+#: The xAPI version converters write and validate their statements under.
+XAPI_VERSION = "1.0.3"
+
+class Skip(Exception):
+    """A row that cannot be converted; `reason` is the report's kebab-case slug."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def skip_unless_valid(statement: dict[str, Any]) -> None:
+    """The xAPI rules, whole, on one statement: a row the rules refuse is skipped, with the rule."""
+    try:
+        validate_statement(statement, XAPI_VERSION)
+    except BadRequest as error:
+        rule = error.errors[0].rule if error.errors else "xapi"
+        raise Skip(f"invalid-statement-{rule}") from None
+
+
 #: Line numbers kept per skip reason, so a provider can look at the rows themselves.
 EXAMPLES_PER_REASON = 5
 
