@@ -75,6 +75,22 @@ def test_a_posted_statement_comes_back_with_what_the_lrs_adds(lrs: TestClient) -
     assert stored["version"] == "1.0.0"
 
 
+def test_extension_values_come_back_exactly_as_sent(lrs: TestClient) -> None:
+    """Stored text is written by a fast JSON writer; values it cannot write (an integer beyond 64
+    bits) must still come back unchanged, not rounded to a float or refused."""
+    extensions = {
+        "http://example.org/ext/big": 123456789012345678901234567890,
+        "http://example.org/ext/small": -(2**63),
+        "http://example.org/ext/text": "Élève — 学习 ✓",
+        "http://example.org/ext/float": 0.1,
+    }
+    [statement_id] = post(lrs, statement(result={"extensions": extensions}))
+    response = lrs.get("/xapi/statements", params={"statementId": statement_id})
+    assert response.status_code == 200
+    assert json.loads(response.text)["result"]["extensions"] == extensions
+    assert "123456789012345678901234567890" in response.text
+
+
 def test_every_response_names_the_version_it_speaks(lrs: TestClient) -> None:
     assert lrs.get("/xapi/statements", headers={"X-Experience-API-Version": "2.0.0"}).headers["X-Experience-API-Version"] == "2.0.0"
     refused = lrs.get("/xapi/statements", headers={"X-Experience-API-Version": "0.95"})

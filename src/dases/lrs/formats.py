@@ -28,7 +28,7 @@ def apply_format(session: Session, store: str, documents: list[str], fmt: str, a
         definitions = service.canonical_definitions(session, store, _activity_ids(statements))
         preferences = _preferences(accept_language)
         shaped = [_canonical_statement(statement, definitions, preferences) for statement in statements]
-    return [json.dumps(statement, ensure_ascii=False, separators=(",", ":")) for statement in shaped]
+    return [service.dump_json(statement) for statement in shaped]
 
 
 # -- ids ----------------------------------------------------------------------------------------
