@@ -1,0 +1,1 @@
+"""Impact studies of learning solutions across providers: users against comparable non-users."""
