@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,16 +38,17 @@ def backend_name() -> str:
     return "postgresql" if url.startswith("postgresql") else "sqlite"
 
 
-@pytest.fixture
-def make_database_url(tmp_path: Path) -> Iterator[Callable[[], str]]:
-    """A factory of empty databases (SQLite files, or PostgreSQL schemas) for one test."""
+@contextmanager
+def database_factory(folder: Path) -> Iterator[Callable[[], str]]:
+    """A factory of empty databases (SQLite files in `folder`, or PostgreSQL schemas, dropped
+    at the end)."""
     base = os.environ.get("DASES_TEST_DATABASE_URL", "")
     schemas: list[str] = []
     counter = iter(range(1000))
 
     def make() -> str:
         if not base.startswith("postgresql"):
-            return f"sqlite:///{tmp_path / f'node-{next(counter)}.sqlite3'}"
+            return f"sqlite:///{folder / f'node-{next(counter)}.sqlite3'}"
         schema = f"t_{uuid.uuid4().hex[:16]}"
         engine = sa.create_engine(base)
         with engine.begin() as connection:
@@ -63,6 +65,20 @@ def make_database_url(tmp_path: Path) -> Iterator[Callable[[], str]]:
             for schema in schemas:
                 connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture
+def make_database_url(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """A factory of empty databases (SQLite files, or PostgreSQL schemas) for one test."""
+    with database_factory(tmp_path) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def make_module_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
+    """The same, for fixtures shared by a module's tests."""
+    with database_factory(tmp_path_factory.mktemp("databases")) as make:
+        yield make
 
 
 @pytest.fixture

@@ -68,6 +68,8 @@ class Journey:
     received: dict[tuple[str, str], Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     scenario: oulad_scenario.Scenario | None = None
+    #: Each node's database URL by node name; None: a SQLite file in the node's folder.
+    database_url_for: Callable[[str], str] | None = None
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -79,13 +81,18 @@ class Journey:
 
     # --- the nodes -----------------------------------------------------------------------------
 
+    def _start_node(self, name: str, **settings: Any) -> LocalNode:
+        if self.database_url_for is not None:
+            settings["database_url"] = self.database_url_for(name)
+        return start_node(self.root, name, dpv_dir=self.dpv, **settings)
+
     def start(self) -> None:
-        operator = start_node(self.root, "operator", governance_authority="operator", dpv_dir=self.dpv, catalog_crawl_seconds=0)
+        operator = self._start_node("operator", governance_authority="operator", catalog_crawl_seconds=0)
         self.nodes["operator"] = operator
         operator.add_participant("operator", "DASES data space operator")
         consent_service = operator.did("operator")
         for slug, name in (("edtech-a", oulad_scenario.PROVIDER_NAMES["edtech-a"]), ("edtech-b", oulad_scenario.PROVIDER_NAMES["edtech-b"]), ("school", "Lycée Marie Curie")):
-            node = start_node(self.root, slug, consent_service=consent_service, dpv_dir=self.dpv)
+            node = self._start_node(slug, consent_service=consent_service)
             node.add_participant(slug, name)
             self.nodes[slug] = node
         for slug in ("edtech-a", "edtech-b", "school"):
