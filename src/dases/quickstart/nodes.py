@@ -87,6 +87,9 @@ def start_node(root: Path, name: str, *, port: int = 0, **overrides: Any) -> Loc
         "node_secret": secrets.token_urlsafe(32),
         "admin_token": admin_token,
         "log_level": "warning",
+        # Four nodes share one process (and its interpreter lock) here: a peer can take longer to
+        # answer a DSP message than across hosts, and a message given up on ends its transfer.
+        "did_resolution_timeout_seconds": 30.0,
     }
     values.update(overrides)
     app = create_app(Settings(**values))
