@@ -73,6 +73,7 @@ class OfferingOut(BaseModel):
     endpoint_url: str | None
     landing_page: str | None
     license: str | None
+    skills: list[str] = Field(default_factory=list, description="ESCO skills a training teaches.")
     created_at: datetime
     modified_at: datetime
     retired_at: datetime | None
@@ -177,7 +178,7 @@ def _offering_out(offering: Offering) -> OfferingOut:
         description=offering.description, keywords=offering.keywords, data_categories=offering.data_categories,
         service_categories=offering.service_categories, contains_pii=offering.contains_pii, policy=offering.policy,
         distributions=[DistributionOut(**d) for d in offering.distributions], endpoint_url=offering.endpoint_url,
-        landing_page=offering.landing_page, license=offering.license, created_at=offering.created_at,
+        landing_page=offering.landing_page, license=offering.license, skills=offering.skills or [], created_at=offering.created_at,
         modified_at=offering.modified_at, retired_at=offering.retired_at,
     )
 

@@ -211,6 +211,10 @@ def _add_offering(builder: _Builder, offering: Offering, provider: URIRef, provi
         graph.add((node, DCAT.theme, builder.concept(DATA_CATEGORY_IRI, category)))
     for category in offering.service_categories:
         graph.add((node, DCAT.theme, builder.concept(SERVICE_CATEGORY_IRI, category)))
+    for skill in offering.skills or []:
+        # dct:subject, not dcat:theme: DCAT-AP wants a theme to be a skos:Concept with a
+        # prefLabel, and the catalog keeps ESCO's URIs, not its labels (ESCO publishes those).
+        graph.add((node, DCTERMS.subject, URIRef(skill)))
     graph.add((node, URIRef(CONTAINS_PII_IRI), Literal(offering.contains_pii)))
     if offering.landing_page:
         graph.add((node, DCAT.landingPage, builder.typed(offering.landing_page, FOAF.Document)))

@@ -74,6 +74,8 @@ def dataset(offering: Offering, connector: str, *, embed_service: bool = False) 
         body["dcat:keyword"] = list(offering.keywords)
     if themes:
         body["dcat:theme"] = themes
+    if offering.skills:
+        body["dct:subject"] = [{"@id": skill} for skill in offering.skills]
     if offering.landing_page:
         body["dcat:landingPage"] = {"@id": offering.landing_page}
     if offering.license:

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy import Text as LongText
+from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dases.db import Base, JSONDocument, UTCDateTime, utcnow
@@ -31,6 +32,8 @@ class OfferingKind(StrEnum):
     DATASET = "dataset"
     DATA_SERVICE = "data_service"
     SOFTWARE_SERVICE = "software_service"
+    #: A course or programme; its `skills` say which ESCO skills it teaches.
+    TRAINING = "training"
 
 
 class DataCategory(StrEnum):
@@ -68,6 +71,7 @@ LABELS: dict[str, str] = {
     OfferingKind.DATASET: "Dataset",
     OfferingKind.DATA_SERVICE: "Data service",
     OfferingKind.SOFTWARE_SERVICE: "Software service",
+    OfferingKind.TRAINING: "Training",
     DataCategory.LEARNING_TRACES: "Learning traces",
     DataCategory.SKILLS_PROFILE: "Skills profile",
     DataCategory.HARD_SKILLS: "Hard skills",
@@ -93,6 +97,9 @@ DATA_CATEGORY_IRI = "urn:dases:data-category:"
 SERVICE_CATEGORY_IRI = "urn:dases:service-category:"
 OFFERING_KIND_IRI = "urn:dases:offering-kind:"
 CONTAINS_PII_IRI = "urn:dases:vocab:containsPII"
+#: ESCO skill concepts, as every ESCO v1.x release names them.
+ESCO_SKILL_PATTERN = r"^http://data\.europa\.eu/esco/skill/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+EscoSkillUri = Annotated[str, StringConstraints(pattern=ESCO_SKILL_PATTERN, max_length=80)]
 
 
 def category_mask(values: list[str], vocabulary: type[StrEnum]) -> int:
@@ -133,7 +140,7 @@ class SearchableEntry:
 
 
 class Offering(SearchableEntry, Base):
-    """A dataset, data service or software service a hosted participant offers under an ODRL policy."""
+    """A dataset, data service, software service or training a hosted participant offers under an ODRL policy."""
 
     __tablename__ = "offering"
 
@@ -146,6 +153,8 @@ class Offering(SearchableEntry, Base):
     endpoint_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     landing_page: Mapped[str | None] = mapped_column(String(2048), default=None)
     license: Mapped[str | None] = mapped_column(String(2048), default=None)
+    #: ESCO skill URIs a training teaches (empty for other kinds), for recommendations.
+    skills: Mapped[list[str]] = mapped_column(JSONDocument, default=list, server_default=sa_text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
@@ -251,3 +260,8 @@ class OfferingIn(BaseModel):
     endpoint_url: Url | None = Field(default=None, description="The service's own endpoint (data and software services).")
     landing_page: Url | None = None
     license: Url | None = None
+    skills: list[EscoSkillUri] = Field(
+        default_factory=list,
+        max_length=50,
+        description="ESCO skills a training teaches (kind training only), e.g. http://data.europa.eu/esco/skill/<uuid>.",
+    )

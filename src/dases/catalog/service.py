@@ -37,6 +37,11 @@ def _offering(draft: OfferingIn, participant: identity.ParticipantView, now: dat
             "only data and software services have an endpoint_url; a dataset is reached through the connector",
             errors=[FieldError(f"{field}endpoint_url", "not_allowed", "only for kind data_service or software_service")],
         )
+    if draft.skills and draft.kind != OfferingKind.TRAINING:
+        raise InvalidInput(
+            "only a training teaches skills; other offerings describe their data with categories and keywords",
+            errors=[FieldError(f"{field}skills", "not_allowed", "only for kind training")],
+        )
     policy = validate_offer_policy(draft.policy, field=f"{field}policy")
     offering = Offering(
         id=f"urn:uuid:{uuid.uuid4()}",
@@ -56,6 +61,7 @@ def _offering(draft: OfferingIn, participant: identity.ParticipantView, now: dat
         endpoint_url=str(draft.endpoint_url) if draft.endpoint_url else None,
         landing_page=str(draft.landing_page) if draft.landing_page else None,
         license=str(draft.license) if draft.license else None,
+        skills=_unique(draft.skills),
         created_at=now,
         modified_at=now,
     )
@@ -110,6 +116,29 @@ def retire(session: Session, slug: str, offering_id: str) -> Offering:
     offering.retired_at = now
     offering.modified_at = now
     return offering
+
+
+@dataclass(frozen=True)
+class Training:
+    id: str
+    title: str
+    provider_did: str
+    skills: list[str]
+
+
+def training_offerings(session: Session, skill_uris: set[str]) -> list[Training]:
+    """Active trainings of this node that teach at least one of these ESCO skills, oldest first.
+
+    Filtered here rather than in SQL: JSON array containment is spelled differently on each
+    backend, and a node publishes trainings by the hundred, not by the million. Only the columns
+    a match needs are read (whole rows would decode every offering's policy and tags).
+    """
+    rows = session.execute(
+        sa.select(Offering.id, Offering.title, Offering.provider_did, Offering.skills)
+        .where(Offering.status == OfferingStatus.ACTIVE.value, Offering.kind == OfferingKind.TRAINING.value)
+        .order_by(Offering.pk)
+    )
+    return [Training(row.id, row.title, row.provider_did, list(row.skills)) for row in rows if skill_uris.intersection(row.skills or [])]
 
 
 def find_offer(session: Session, slug: str, offer_id: str) -> dict[str, Any] | None:
