@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 LANG_COOKIE = "lang"
 COOKIE_PATH = "/me"
+#: The portal's pages (`dases.web.portal_api`) share this module's error pages.
+PORTAL_PATH = "/portal"
 #: No script, no frames, no third party: the pages need nothing else, so nothing else may run.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -64,7 +66,12 @@ class PageError(Exception):
 
 
 class SignInNeeded(Exception):
-    """The page is the signed-in learner's: send the visitor to the sign-in page, then back."""
+    """The page is the signed-in learner's: send the visitor to the sign-in page, then back.
+    (The portal's member pages raise it with their own sign-in page.)"""
+
+    def __init__(self, signin: str = f"{COOKIE_PATH}/signin") -> None:
+        super().__init__(signin)
+        self.signin = signin
 
 
 @dataclass
@@ -190,6 +197,7 @@ def redirect(visit: Visit | None, url: str) -> Response:
 def error_page(request: Request, status: int, message: str, *, headers: dict[str, str] | None = None) -> HTMLResponse:
     """An error as a page, in the visitor's language, for a visit that may have failed half way."""
     known = getattr(request.state, "web_page", None) or {}
+    home = PORTAL_PATH if request.url.path == PORTAL_PATH or request.url.path.startswith(PORTAL_PATH + "/") else COOKIE_PATH
     lang = known.get("lang") or choose_language(
         query=request.query_params.get("lang"),
         cookie=request.cookies.get(LANG_COOKIE),
@@ -204,9 +212,12 @@ def error_page(request: Request, status: int, message: str, *, headers: dict[str
         message=message if message else translate(lang, f"error_{key}"),
         person_name=known.get("person_name"),
         csrf=known.get("csrf", ""),
-        switch_urls=_switch_urls(request, None) if request.method == "GET" else _switch_urls(request, COOKIE_PATH),
+        switch_urls=_switch_urls(request, None) if request.method == "GET" else _switch_urls(request, home),
         css_url=_css_url(),
         current="",
+        section="portal" if home == PORTAL_PATH else "me",
+        home=home,
+        member_signed_in=bool(known.get("member_signed_in")),
     )
     return _harden(HTMLResponse(html, status_code=status, headers=headers))
 
@@ -220,10 +231,10 @@ class PageRoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
-            except SignInNeeded:
+            except SignInNeeded as needed:
                 await _rollback(request)
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                url = f"{COOKIE_PATH}/signin?{urlencode({'next': target})}" if request.method == "GET" else f"{COOKIE_PATH}/signin"
+                url = f"{needed.signin}?{urlencode({'next': target})}" if request.method == "GET" else needed.signin
                 return redirect(None, url)
             except PageError as error:
                 await _rollback(request)
