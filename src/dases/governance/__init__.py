@@ -1,0 +1,1 @@
+"""Governance: assemblies, proposals, votes, published results and versioned adopted rules."""
