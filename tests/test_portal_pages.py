@@ -155,7 +155,10 @@ def test_bad_addresses_and_filters_are_4xx_pages_that_say_why(space: PortalSpace
         assert_page(reader.get("/portal/catalog", params={"page": page}), 404)
     missing = assert_page(reader.get("/portal/offerings/urn:uuid:00000000-0000-0000-0000-000000000000"), 404)
     assert "This page does not exist" in missing and "Back to the catalog" in missing
-    assert_page(reader.get("/portal/offerings/" + "x" * 300), 404)
+    for bad_id in ("x" * 300, "%00", "urn:uuid:%00"):
+        assert_page(reader.get(f"/portal/offerings/{bad_id}"), 404)
+    for query in ("\x00", 'a"b', "NEAR(", "*", "-x", "💡"):
+        assert_page(reader.get("/portal/catalog", params={"q": query}))
     assert "Page introuvable" in assert_page(reader.get("/portal/nowhere", params={"lang": "fr"}), 404)
     assert reader.get("/portal").headers["location"] == "/portal/catalog"
 
@@ -191,6 +194,7 @@ def test_member_pages_need_the_node_operator(space: PortalSpace, browsers: Calla
     assert "Lycée Victor Hugo" in members and "Signed in as the node's operator" in members
     assert_page(anonymous.get("/portal/members/edtech/contracts"), 404), "a participant of another node has no page here"
     assert_page(anonymous.get("/portal/members/Not_A_Slug/ledger"), 404)
+    assert_page(anonymous.get("/portal/members/sch%00ool/contracts"), 404)
     french = browsers(space.school, "fr")
     assert "Connexion à l'espace membres" in assert_page(french.get("/portal/signin"))
     sign_in(french, SCHOOL_TOKEN)

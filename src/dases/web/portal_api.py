@@ -34,6 +34,7 @@ from dases.web.i18n import LANGUAGES, choose_language, supported, translate
 
 SIGNIN_PATH = f"{PORTAL_PATH}/signin"
 SLUG = re.compile(SLUG_PATTERN)
+OFFERING_ID = re.compile(r"^urn:uuid:[0-9a-f-]{36}$")
 
 
 @dataclass
@@ -188,7 +189,7 @@ def catalog_page(visit: VisitDep) -> Response:
 
 @router.get("/offerings/{offering_id}")
 def offering_page(offering_id: str, visit: VisitDep) -> Response:
-    if len(offering_id) > 64:
+    if not OFFERING_ID.match(offering_id):  # the catalog's id shape; anything else names nothing
         raise PageError(404, "error_404")
     view = portal.offering_view(visit.db, offering_id, visit.lang)
     return page(visit, "portal_offering.html", view.title, current="catalog", offering=view)
