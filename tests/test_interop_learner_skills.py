@@ -1,15 +1,20 @@
 """A learner's skills profile from real statements in a provider's LRS: completed and passed
 activities aligned with ESCO skills count, with their statements, dates and best score; failed,
 voided, merely attempted statements and other learners' statements do not; learners are named
-by mbox or by account, as xAPI names them."""
+by mbox or by account, as xAPI names them; a learner signed in at the node's consent service
+reads their own profile, and no one else's."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
+
+from dases.consent import accounts
+from dases.web import sessions
 
 from .conftest import RunningNode
 from .skills_support import (
@@ -102,3 +107,26 @@ def test_a_learner_that_is_not_one_agent_is_refused_naming_the_parameter(provide
             assert response.json()["errors"][0]["field"] == "agent"
         missing = client.get("/participants/edtech-a/skills/profile")
     assert missing.status_code == 422
+
+
+def test_a_signed_in_learner_reads_their_own_profile_only(provider: Provider) -> None:
+    provider.post_statements([statement(BOB, "completed", "html-1"), statement(ADA, "completed", "prog-101")])
+    did = provider.node.did("edtech-a")
+    with provider.node.node.db.transaction() as session:
+        bob = accounts.register(session, login="bob42", password="correct horse battery", display_name="Bob", birth_date=date(2000, 1, 1))
+        code = accounts.issue_link_code(session, provider_did=did, account="bob-42", role="learner", lifetime=timedelta(minutes=5))
+        accounts.redeem_link_code(session, bob.id, code.code)
+        token = sessions.open_session(session, bob.id).token
+    own = json.dumps(BOB)
+    with provider.node.client(cookies={sessions.SESSION_COOKIE: token}) as browser:
+        mine = browser.get("/participants/edtech-a/skills/profile", params={"agent": own})
+        theirs = browser.get("/participants/edtech-a/skills/profile", params={"agent": json.dumps(ADA)})
+        badges = browser.get("/participants/edtech-a/skills/badges", params={"agent": own})
+        alignments = browser.get("/participants/edtech-a/skills/alignments")
+    assert mine.status_code == 200, mine.text
+    assert [s["skill_uri"] for s in mine.json()["skills"]] == [MARKUP_LANGUAGES]
+    assert theirs.status_code == 403 and theirs.json()["errors"][0]["field"] == "agent"
+    assert badges.status_code == 200 and len(badges.json()["badges"]) == 1
+    assert alignments.status_code == 401, "alignments are the provider's business, not the learner's"
+    with provider.node.client(cookies={sessions.SESSION_COOKIE: "stale-token"}) as browser:
+        assert browser.get("/participants/edtech-a/skills/profile", params={"agent": own}).status_code == 401

@@ -1,9 +1,11 @@
 """HTTP routes of learner skills: alignments, skills profiles, Open Badges and recommendations.
 
-All under `/participants/{slug}/skills/`, and all private to the participant: a learner's skills
-are personal data of the provider that recorded them. A route answers the node admin (bearer
-admin token) or the participant itself (a call token it signed, addressed to itself); anyone
-else gets 401 or 403. The learner is named like xAPI names agents: `agent` is an Agent as JSON.
+All under `/participants/{slug}/skills/`, and all private: a learner's skills are personal data
+of the provider that recorded them. Every route answers the node admin (bearer admin token) or
+the participant itself (a call token it signed, addressed to itself); the reading routes also
+answer a learner signed in at this node's consent service (the portal's session cookie), for the
+accounts they linked to this participant only. Anyone else gets 401 or 403. The learner is named
+like xAPI names agents: `agent` is an Agent as JSON.
 
 ESCO is read once per app, on the first request that needs it (about 1.5 s), and kept on
 `app.state.esco`; a test or an embedding application may set it beforehand.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,7 +23,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from dases.catalog.models import ESCO_SKILL_PATTERN
-from dases.errors import Forbidden, Unauthorized, problem_responses
+from dases.consent import accounts
+from dases.errors import FieldError, Forbidden, Unauthorized, problem_responses
 from dases.identity import service as identity
 from dases.identity.service import SLUG_PATTERN
 from dases.identity.tokens import parse_call_token, verify_call_token
@@ -29,6 +33,7 @@ from dases.interop.esco import Esco, default_esco_dir
 from dases.interop.models import AlignmentBatch, AlignmentSource
 from dases.node import BearerDep, NodeDep, SessionDep
 from dases.types import Text
+from dases.web import sessions
 
 Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63, description="Participant slug (whose LRS holds the statements)")]
 AgentParam = Annotated[
@@ -92,6 +97,43 @@ def participant_or_admin(slug: Slug, node: NodeDep, credentials: BearerDep) -> s
 
 
 OwnerDep = Depends(participant_or_admin)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a learner's skills. The participant and the admin read any learner's; a learner
+    signed in at this node's consent service reads only the accounts they linked to this
+    participant (`learner_accounts`)."""
+
+    learner_accounts: frozenset[str] | None = None
+
+    def check(self, agent: dict[str, Any]) -> None:
+        if self.learner_accounts is None:
+            return
+        name = (agent.get("account") or {}).get("name")
+        if name not in self.learner_accounts:
+            raise Forbidden(
+                "a learner reads only their own skills: name one of your accounts linked to this organisation",
+                errors=[FieldError("agent", "own_account", "an account you linked to this participant")],
+            )
+
+
+def skills_reader(request: Request, slug: Slug, node: NodeDep, credentials: BearerDep) -> Reader:
+    """The participant or the admin (bearer), else a learner's web session (the portal cookie)."""
+    token = request.cookies.get(sessions.SESSION_COOKIE)
+    if credentials is not None or not token:
+        participant_or_admin(slug, node, credentials)
+        return Reader()
+    with node.db.transaction() as session:
+        live = sessions.resume(session, token)
+        if live is None:
+            raise Unauthorized("the learner's session has ended: sign in again", reason="session_expired")
+        did = identity.did_of(session, slug)
+        linked = frozenset(link.account for link in accounts.linked_accounts(session, live.subject_id) if link.provider_did == did)
+    return Reader(linked)
+
+
+ReaderDep = Annotated[Reader, Depends(skills_reader)]
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -188,16 +230,16 @@ def _profile_out(profile: learner_skills.SkillsProfile) -> ProfileOut:
 
 
 def build_skills_router() -> APIRouter:
-    router = APIRouter(prefix="/participants/{slug}/skills", tags=["skills"], dependencies=[OwnerDep])
+    router = APIRouter(prefix="/participants/{slug}/skills", tags=["skills"])
     owner_problems = (401, 403, 404, 422)
 
-    @router.post("/alignments", response_model=AlignmentList, responses=problem_responses(*owner_problems))
+    @router.post("/alignments", response_model=AlignmentList, dependencies=[OwnerDep], responses=problem_responses(*owner_problems))
     def declare_alignments(slug: Slug, body: AlignmentBatch, session: SessionDep, esco: EscoDep) -> AlignmentList:
         """Declare which activities develop which ESCO skills (all or none; an existing pair is updated)."""
         stored = alignments.declare(session, slug, body.alignments, esco)
         return AlignmentList(total=len(stored), items=[AlignmentOut(**vars(a)) for a in stored])
 
-    @router.get("/alignments", response_model=AlignmentList, responses=problem_responses(*owner_problems))
+    @router.get("/alignments", response_model=AlignmentList, dependencies=[OwnerDep], responses=problem_responses(*owner_problems))
     def list_alignments(
         slug: Slug,
         session: SessionDep,
@@ -211,15 +253,17 @@ def build_skills_router() -> APIRouter:
         return AlignmentList(total=total, items=[AlignmentOut(**vars(a)) for a in found])
 
     @router.get("/profile", response_model=ProfileOut, responses=problem_responses(400, *owner_problems))
-    def profile(slug: Slug, agent: AgentParam, session: SessionDep, esco: EscoDep, lang: Lang = "en") -> ProfileOut:
+    def profile(slug: Slug, agent: AgentParam, reader: ReaderDep, session: SessionDep, esco: EscoDep, lang: Lang = "en") -> ProfileOut:
         """The learner's skills and the evidence behind each, from this participant's LRS."""
         learner = learner_skills.parse_agent(agent)
+        reader.check(learner)
         return _profile_out(learner_skills.learner_profile(session, slug, learner, esco, lang=lang))
 
     @router.get("/badges", response_model=BadgeList, responses=problem_responses(400, *owner_problems))
     def issue_badges(
         slug: Slug,
         agent: AgentParam,
+        reader: ReaderDep,
         session: SessionDep,
         node: NodeDep,
         esco: EscoDep,
@@ -228,6 +272,7 @@ def build_skills_router() -> APIRouter:
         """Open Badges 3.0 credentials, one per skill of the learner, signed by the participant."""
         participant = identity.get_participant(session, slug)
         learner = learner_skills.parse_agent(agent)
+        reader.check(learner)
         found = learner_skills.learner_profile(session, slug, learner, esco)
         issuer = badges.Issuer(participant.did, participant.name, identity.signer_for(session, node.sealer, slug))
         issued = badges.issue_badges(found, esco, issuer, skill_uri=skill)
@@ -238,6 +283,7 @@ def build_skills_router() -> APIRouter:
         slug: Slug,
         agent: AgentParam,
         occupation: Annotated[str, Query(max_length=200, description="The target ESCO occupation URI.")],
+        reader: ReaderDep,
         session: SessionDep,
         esco: EscoDep,
         lang: Lang = "en",
@@ -245,6 +291,7 @@ def build_skills_router() -> APIRouter:
     ) -> RecommendationsOut:
         """The learner's skills gap for an occupation, and the trainings of this node's catalog that fill it."""
         learner = learner_skills.parse_agent(agent)
+        reader.check(learner)
         target = recommend.occupation_of(esco, occupation)
         found = learner_skills.learner_profile(session, slug, learner, esco, lang=lang)
         report = recommend.recommend(session, found, target.uri, esco, lang=lang, limit=limit)
