@@ -61,3 +61,14 @@ def test_bad_input_exits_2_naming_the_rule(tmp_path: Path) -> None:
     broken.write_text("{not json")
     bad = CliRunner().invoke(app, ["privacy", "generalise", str(STUDENT_INFO), "--k", "5", "--out", str(tmp_path / "y.csv"), "--hierarchies", str(broken)])
     assert bad.exit_code == 2 and "hierarchies" in bad.output
+
+
+def test_local_recoding_keeps_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "local.csv"
+    run = CliRunner().invoke(app, ["privacy", "generalise", str(STUDENT_INFO), "--k", "20", "--local", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.output)
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == report["rows_out"] == 32593 and report["suppressed"] == 0
+    assert min(Counter(tuple(r[q] for q in QIS) for r in rows).values()) >= 20

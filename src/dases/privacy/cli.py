@@ -67,16 +67,19 @@ def generalise(
     k: Annotated[int, typer.Option(min=1, help="The k to reach.")],
     out: Annotated[Path, typer.Option(help="Where to write the released table (.csv or .parquet).")],
     hierarchies: Annotated[str, typer.Option(help="'oulad' or a JSON file of hierarchies; its columns are the quasi-identifiers.")] = "oulad",
-    max_suppression: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of rows that may be suppressed.")] = 0.02,
+    max_suppression: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of rows that may be suppressed (full-domain).")] = 0.02,
+    local: Annotated[bool, typer.Option("--local", help="Local recoding: groups of rows keep different precision, nothing suppressed.")] = False,
 ) -> None:
     """Write the least-loss generalisation reaching k; print its report (levels, suppressed, NCP loss) as JSON."""
     from dases.privacy.anonymity import generalise as generalise_frame
     from dases.privacy.anonymity import hierarchies_from_data
     from dases.privacy.hierarchies import OULAD_HIERARCHIES
+    from dases.privacy.local import specialise
 
     try:
         declared = OULAD_HIERARCHIES if hierarchies == "oulad" else json.loads(Path(hierarchies).read_text())
-        result = generalise_frame(_read(table), hierarchies_from_data(declared), k, max_suppression=max_suppression)
+        frame, parsed = _read(table), hierarchies_from_data(declared)
+        result = specialise(frame, parsed, k) if local else generalise_frame(frame, parsed, k, max_suppression=max_suppression)
     except DasesError as error:
         raise _fail(error) from None
     except (OSError, ValueError) as error:
