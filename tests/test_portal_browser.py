@@ -19,7 +19,7 @@ import pytest
 from dases.ledger import service as ledger
 
 from .conftest import RunningNode
-from .portal_support import SCHOOL_TOKEN, PortalSpace
+from .portal_support import OPERATOR_ADMIN, SCHOOL_TOKEN, PortalSpace
 from .test_learner_dashboard_browser import SCREENSHOTS, accessible, chromium  # noqa: F401  (chromium is a fixture)
 
 #: Screenshots are documentation, kept small: one screen, not the whole page.
@@ -112,6 +112,20 @@ def test_the_portal_pages_in_the_browser(chromium: Any, space: PortalSpace) -> N
         expect(page.get_by_role("status")).to_have_text("You are signed out.")
         page.goto("/portal/members/school/ledger")
         expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to the members' area")
+
+        # the whole data space's catalog, on the operator's node
+        with space.operator.client(headers=OPERATOR_ADMIN) as admin:
+            assert admin.post("/catalog/federated/crawl").status_code == 200
+        page.goto(f"{space.operator.url}/portal/catalog")
+        page.get_by_role("link", name="The whole data space").click()
+        expect(page.get_by_text("Offerings 1 to 4 of 4.")).to_be_visible()
+        accessible(page, "en")
+        shoot(page, "portal-space-catalog.png")
+        page.get_by_role("link", name="Dropout early warning").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Dropout early warning")
+        expect(page.get_by_text("Allowed: use the data, if the purpose is research.")).to_be_visible()
+        expect(page.get_by_text(f"{space.school.url}/participants/school/dsp")).to_be_visible()
+        accessible(page, "en")
 
         # governance, on the operator's node, and the switch to French
         page.goto(f"{space.operator.url}/portal/governance")

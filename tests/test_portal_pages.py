@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from html import unescape
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,15 @@ from dases.ledger import service as ledger
 from dases.web import portal_sessions, sessions
 
 from .conftest import RunningNode
-from .portal_support import EDTECH_TOKEN, SCHOOL_TOKEN, SKILL, PortalSpace, text_of
+from .portal_support import (
+    EDTECH_TOKEN,
+    FOR_RESEARCH,
+    OPERATOR_ADMIN,
+    SCHOOL_TOKEN,
+    SKILL,
+    PortalSpace,
+    text_of,
+)
 from .test_ledger import tamper
 
 
@@ -132,6 +141,42 @@ def test_an_offering_page_says_what_it_is_and_on_which_terms(space: PortalSpace,
     french = assert_page(reader.get(f"/portal/offerings/{published['dropout']['id']}", params={"lang": "fr"}))
     assert "Permis : utiliser les données, si la finalité est research." in french
     assert "Fournisseur Lycée Victor Hugo" in french and "Service de données" in french and "Comment l'obtenir" in french
+
+
+def test_the_operators_portal_browses_the_whole_data_space(space: PortalSpace, browsers: Callable[..., httpx.Client]) -> None:
+    published = space.publish_school_catalog()
+    space.publish(space.edtech, "edtech", EDTECH_TOKEN, title="Adaptive maths exercises", kind="software_service",
+                  data_categories=["learning_traces"], service_categories=["adaptive_learning"], policy=FOR_RESEARCH)
+    with space.operator.client(headers=OPERATOR_ADMIN) as admin:
+        crawled = admin.post("/catalog/federated/crawl")
+    assert crawled.status_code == 200 and all(report["error"] is None for report in crawled.json()), crawled.text
+    reader = browsers(space.operator)
+    own = reader.get("/portal/catalog")
+    assert "No offering matches this search." in assert_page(own), "the operator publishes nothing itself"
+    assert 'href="/portal/catalog?scope=space"' in own.text
+
+    whole = reader.get("/portal/catalog", params={"scope": "space"})
+    text = assert_page(whole)
+    assert "Offerings 1 to 4 of 4." in text and "offered by EdTech Numérique" in text and "offered by Lycée Victor Hugo" in text
+    assert "Adaptive learning (1)" in text and 'href="/portal/catalog?scope=space&amp;kind=training"' in whole.text
+    training = assert_page(reader.get("/portal/catalog", params={"scope": "space", "kind": "training"}))
+    assert "Offerings 1 to 1 of 1." in training and "Python for data analysis" in training
+    found = re.search(r'href="(/portal/space/offering\?[^"]+)">Dropout early warning', whole.text)
+    assert found, whole.text
+
+    detail = reader.get(unescape(found.group(1)))
+    text = assert_page(detail)
+    assert "Dropout early warning" in text and "Provider Lycée Victor Hugo" in text and space.school.did("school") in text
+    assert "Allowed: use the data, if the purpose is research." in text and "HttpData-PULL application/x-ndjson JSON lines" in text and "iana.org" not in text
+    assert f"{space.school.url}/participants/school/dsp" in text and "as read from its catalog on" in text
+    assert published["dropout"]["id"] in text
+    french = assert_page(reader.get(unescape(found.group(1)) + "&lang=fr"))
+    assert "Permis : utiliser les données, si la finalité est research." in french and "Connecteur du fournisseur" in french
+
+    assert "Le filtre « scope »" in assert_page(reader.get("/portal/catalog", params={"scope": "galaxy"}), 422)
+    assert_page(reader.get("/portal/space/offering", params={"provider": space.school.did("school"), "id": "urn:uuid:nope"}), 404)
+    assert_page(reader.get("/portal/space/offering"), 404)
+    assert_page(browsers(space.school).get("/portal/catalog", params={"scope": "space"}), 404), "only the operator's node has it"
 
 
 def test_a_retired_offering_still_has_its_page_saying_so(space: PortalSpace, browsers: Callable[..., httpx.Client]) -> None:

@@ -16,10 +16,13 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
+from dases.catalog import federation
 from dases.catalog import service as catalog
+from dases.catalog.dsp import IANA_MEDIA_TYPES
 from dases.catalog.index import SearchQuery
 from dases.catalog.models import (
     DataCategory,
+    FederatedOffering,
     Offering,
     OfferingKind,
     OfferingStatus,
@@ -38,6 +41,8 @@ from dases.web.i18n import translate
 from dases.web.views import Names, when, when_exactly
 
 CATALOG_PATH = "/portal/catalog"
+SPACE_OFFERING_PATH = "/portal/space/offering"
+SCOPES = ("node", "space")
 PAGE_SIZE = 10
 LEDGER_PAGE_SIZE = 20
 CONTRACTS_PAGE_SIZE = 50
@@ -65,6 +70,9 @@ class CatalogFilters:
     """A catalog browse as the page's query string says it; values already checked."""
 
     text: str = ""
+    #: "node": what this node's participants publish; "space": every member's catalog, as the
+    #: operator's crawler last read it (only on the node hosting the governance authority).
+    scope: str = "node"
     kind: str | None = None
     data_category: str | None = None
     service_category: str | None = None
@@ -76,7 +84,10 @@ class CatalogFilters:
     def query_string(self, **changes: Any) -> str:
         """This browse's address with some filters changed (None drops one); back to page 1
         unless the page is what changes."""
-        values = {"q": self.text, "kind": self.kind, "data_category": self.data_category, "service_category": self.service_category}
+        values = {
+            "scope": self.scope if self.scope != "node" else None,
+            "q": self.text, "kind": self.kind, "data_category": self.data_category, "service_category": self.service_category,
+        }
         values.update({("q" if key == "text" else key): value for key, value in changes.items() if key != "page"})
         page = changes.get("page", 1)
         pairs = [(key, value) for key, value in values.items() if value]
@@ -104,6 +115,7 @@ class FacetGroup:
 @dataclass(frozen=True)
 class OfferingSummary:
     id: str
+    url: str
     title: str
     description: str
     provider: str
@@ -122,6 +134,7 @@ class CatalogView:
     previous_url: str | None
     next_url: str | None
     pages: int
+    space_available: bool
 
 
 def _provider_name(session: Session, names: Names, offering: Offering) -> str:
@@ -138,6 +151,7 @@ def _summary(session: Session, names: Names, offering: Offering, lang: str) -> O
     description = offering.description if len(offering.description) <= 280 else offering.description[:277].rstrip() + "…"
     return OfferingSummary(
         id=offering.id,
+        url=f"/portal/offerings/{offering.id}",
         title=offering.title,
         description=description,
         provider=_provider_name(session, names, offering),
@@ -147,8 +161,27 @@ def _summary(session: Session, names: Names, offering: Offering, lang: str) -> O
     )
 
 
-def catalog_view(session: Session, filters: CatalogFilters, lang: str) -> CatalogView:
-    """One page of the public catalog, with counts per facet value for the current search."""
+def space_offering_url(entry: FederatedOffering) -> str:
+    return f"{SPACE_OFFERING_PATH}?{urlencode({'provider': entry.provider_did, 'id': entry.offering_id})}"
+
+
+def _space_summary(names: Names, entry: FederatedOffering, lang: str) -> OfferingSummary:
+    description = entry.description if len(entry.description) <= 280 else entry.description[:277].rstrip() + "…"
+    return OfferingSummary(
+        id=entry.offering_id,
+        url=space_offering_url(entry),
+        title=entry.title,
+        description=description,
+        provider=names(entry.provider_did),
+        kind=label(lang, "kind", entry.kind),
+        categories=[label(lang, "data_category", c) for c in entry.data_categories]
+        + [label(lang, "service_category", c) for c in entry.service_categories],
+    )
+
+
+def catalog_view(session: Session, filters: CatalogFilters, lang: str, *, space_available: bool = False) -> CatalogView:
+    """One page of the public catalog, with counts per facet value for the current search:
+    this node's offerings, or (scope "space") every member's, through the federated index."""
     query = SearchQuery(
         text=filters.text or None,
         kind=OfferingKind(filters.kind) if filters.kind else None,
@@ -157,9 +190,17 @@ def catalog_view(session: Session, filters: CatalogFilters, lang: str) -> Catalo
         limit=PAGE_SIZE,
         offset=(filters.page - 1) * PAGE_SIZE,
     )
-    found = catalog.search(session, query)
     names = Names(session)
-    counts = {"kind": found.facets.kind, "data_category": found.facets.data_category, "service_category": found.facets.service_category}
+    summaries: list[OfferingSummary]
+    if filters.scope == "space":
+        space = federation.search(session, query)
+        found_total, facets = space.total, space.facets
+        summaries = [_space_summary(names, entry, lang) for entry in space.entries]
+    else:
+        local = catalog.search(session, query)
+        found_total, facets = local.total, local.facets
+        summaries = [_summary(session, names, offering, lang) for offering in local.entries]
+    counts = {"kind": facets.kind, "data_category": facets.data_category, "service_category": facets.service_category}
     groups = []
     for facet, (_, values) in FACETS.items():
         chosen = filters.chosen(facet)
@@ -175,18 +216,18 @@ def catalog_view(session: Session, filters: CatalogFilters, lang: str) -> Catalo
             if counts[facet].get(value, 0) or value == chosen
         ]
         groups.append(FacetGroup(facet, translate(lang, f"facet_{facet}"), entries))
-    pages = max(1, -(-found.total // PAGE_SIZE))
-    first = query.offset + 1 if found.entries else 0
+    pages = max(1, -(-found_total // PAGE_SIZE))
     return CatalogView(
         filters=filters,
-        total=found.total,
-        offerings=[_summary(session, names, offering, lang) for offering in found.entries],
+        total=found_total,
+        offerings=summaries,
         facets=groups,
-        first=first,
-        last=query.offset + len(found.entries),
+        first=query.offset + 1 if summaries else 0,
+        last=query.offset + len(summaries),
         previous_url=filters.query_string(page=filters.page - 1) if filters.page > 1 else None,
-        next_url=filters.query_string(page=filters.page + 1) if query.offset + PAGE_SIZE < found.total and filters.page * PAGE_SIZE < MAX_OFFSET else None,
+        next_url=filters.query_string(page=filters.page + 1) if query.offset + PAGE_SIZE < found_total and filters.page * PAGE_SIZE < MAX_OFFSET else None,
         pages=pages,
+        space_available=space_available,
     )
 
 
@@ -304,6 +345,9 @@ class OfferingView:
     skills: list[str]
     published: str
     modified: str
+    #: For an offering of the data space catalog: where its connector is, when it was read.
+    connector: str | None = None
+    crawled: str | None = None
 
 
 def offering_view(session: Session, offering_id: str, lang: str) -> OfferingView:
@@ -336,6 +380,75 @@ def offering_view(session: Session, offering_id: str, lang: str) -> OfferingView
         skills=list(getattr(offering, "skills", None) or []),
         published=when(offering.created_at, lang),
         modified=when(offering.modified_at, lang),
+    )
+
+
+def _ids(value: Any) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [item["@id"] if isinstance(item, dict) else item for item in values if isinstance(item, str) or (isinstance(item, dict) and isinstance(item.get("@id"), str))]
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("@value")
+    return value if isinstance(value, str) else None
+
+
+def _date_text(value: Any, lang: str) -> str | None:
+    text = _text(value)
+    try:
+        return when(datetime.fromisoformat(text), lang) if text else None
+    except ValueError:
+        return text
+
+
+def space_offering_view(session: Session, provider_did: str, offering_id: str, lang: str) -> OfferingView:
+    """A member's dataset as its DSP catalog published it when the operator's crawler read it."""
+    entry = federation.find_entry(session, provider_did, offering_id)
+    if entry is None:
+        raise NotFound(f"no offering {offering_id!r} of {provider_did!r} in the data space catalog")
+    document = entry.document
+    policies = [policy for policy in document.get("hasPolicy", []) if isinstance(policy, dict)]
+    policy = policies[0] if policies else {}
+    distributions = []
+    for item in document.get("distribution", []) or []:
+        if isinstance(item, dict):
+            media = _ids(item.get("dcat:mediaType"))
+            distributions.append(
+                DistributionView(
+                    format=str(_text(item.get("format")) or _ids(item.get("format")) or ""),
+                    media_type=media[0].removeprefix(IANA_MEDIA_TYPES) if media else None,
+                    title=_text(item.get("dct:title")),
+                    description=_text(item.get("dct:description")),
+                )
+            )
+    landing, licence = _ids(document.get("dcat:landingPage")), _ids(document.get("dct:license"))
+    published = _date_text(document.get("dct:issued"), lang) or when(entry.modified_at, lang)
+    return OfferingView(
+        id=entry.offering_id,
+        offer_id=str(policy.get("@id", "")),
+        title=entry.title,
+        description=entry.description,
+        provider=Names(session)(entry.provider_did),
+        provider_did=entry.provider_did,
+        kind=label(lang, "kind", entry.kind),
+        status=translate(lang, "offering_active"),
+        retired=False,
+        data_categories=[label(lang, "data_category", c) for c in entry.data_categories],
+        service_categories=[label(lang, "service_category", c) for c in entry.service_categories],
+        keywords=list(entry.keywords),
+        contains_pii=entry.contains_pii,
+        policy=policy_rules(policy, lang),
+        policy_json=json.dumps(policy, indent=2, ensure_ascii=False),
+        distributions=distributions,
+        endpoint_url=None,
+        landing_page=landing[0] if landing else None,
+        license=licence[0] if licence else None,
+        skills=_ids(document.get("dct:subject")),
+        published=published,
+        modified=when(entry.modified_at, lang),
+        connector=entry.connector_url,
+        crawled=when_exactly(entry.crawled_at, lang),
     )
 
 

@@ -177,14 +177,37 @@ def _filters(visit: PortalVisit) -> portal.CatalogFilters:
         if value is not None and value not in values:
             raise PageError(422, "err_facet_value", field=facet)
         chosen[facet] = value
+    scope = params.get("scope") or "node"
+    if scope not in portal.SCOPES:
+        raise PageError(422, "err_facet_value", field="scope")
+    if scope == "space" and not _space_available(visit):
+        raise PageError(404, "error_404")
     page_number = _page_number(visit, limit=portal.MAX_OFFSET // portal.PAGE_SIZE)
-    return portal.CatalogFilters(text=text, page=page_number, **chosen)
+    return portal.CatalogFilters(text=text, scope=scope, page=page_number, **chosen)
+
+
+def _space_available(visit: PortalVisit) -> bool:
+    """The data space catalog (every member's, crawled) lives on the governance authority's node."""
+    return bool(visit.node.settings.governance_authority)
 
 
 @router.get("/catalog")
 def catalog_page(visit: VisitDep) -> Response:
-    view = portal.catalog_view(visit.db, _filters(visit), visit.lang)
+    view = portal.catalog_view(visit.db, _filters(visit), visit.lang, space_available=_space_available(visit))
     return page(visit, "portal_catalog.html", translate(visit.lang, "catalog_title"), current="catalog", view=view)
+
+
+@router.get("/space/offering")
+def space_offering_page(visit: VisitDep) -> Response:
+    """A member's offering as the data space catalog holds it (`?provider=<DID>&id=<dataset id>`)."""
+    provider = visit.request.query_params.get("provider", "")
+    offering_id = visit.request.query_params.get("id", "")
+    if not _space_available(visit) or not provider or not offering_id or len(provider) > 512 or len(offering_id) > 512:
+        raise PageError(404, "error_404")
+    if "\x00" in provider or "\x00" in offering_id:
+        raise PageError(404, "error_404")
+    view = portal.space_offering_view(visit.db, provider, offering_id, visit.lang)
+    return page(visit, "portal_offering.html", view.title, current="catalog", offering=view)
 
 
 @router.get("/offerings/{offering_id}")
