@@ -80,6 +80,7 @@ def test_the_catalog_lists_searches_and_filters_in_both_languages(space: PortalS
     for title in ("Learning traces of the 2025 cohort", "Dropout early warning", "Python for data analysis"):
         assert title in everything
     assert "offered by Lycée Victor Hugo" in everything
+    assert '<a href="/me">Learners: your data</a>' in reader.get("/portal/catalog").text, "the learner's dashboard is one click away"
     assert "Learning traces (2)" in everything and "Early dropout detection (1)" in everything and "Training (1)" in everything
 
     searched = assert_page(reader.get("/portal/catalog", params={"q": "dropout"}))
