@@ -1,0 +1,1 @@
+"""Pooled datasets across providers, model training (pooled and provider-local), model cards."""
