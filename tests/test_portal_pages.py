@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from html import unescape
 from pathlib import Path
 
 import httpx
 import pytest
 
+from dases.db import utcnow
 from dases.ledger import service as ledger
+from dases.settings import Settings
 from dases.web import portal_sessions, sessions
 
 from .conftest import RunningNode
@@ -370,3 +373,21 @@ def test_governance_shows_proposals_results_and_rule_versions(space: PortalSpace
 
     elsewhere = assert_page(browsers(space.school).get("/portal/governance"))
     assert "This node does not host the governance authority" in elsewhere
+
+
+def test_a_portal_session_ends_after_eight_hours_and_when_the_admin_token_changes(tmp_path: Path) -> None:
+    def settings(token: str | None) -> Settings:
+        return Settings(data_dir=tmp_path, node_secret="portal-session-secret-0123456789", admin_token=token)
+
+    now = utcnow()
+    cookie = portal_sessions.open_session(settings(SCHOOL_TOKEN), now)
+    assert portal_sessions.is_live(settings(SCHOOL_TOKEN), cookie, now + timedelta(hours=7, minutes=59))
+    assert not portal_sessions.is_live(settings(SCHOOL_TOKEN), cookie, now + portal_sessions.MAX_AGE), "8 hours at most"
+    assert not portal_sessions.is_live(settings(SCHOOL_TOKEN), cookie, now - timedelta(minutes=5)), "not issued in the future"
+    assert not portal_sessions.is_live(settings(EDTECH_TOKEN), cookie, now), "a new admin token ends every session"
+    assert not portal_sessions.is_live(settings(None), cookie, now), "no admin token, no members' area"
+    other_node = Settings(data_dir=tmp_path, node_secret="another-node-secret-0123456789", admin_token=SCHOOL_TOKEN)
+    assert not portal_sessions.is_live(other_node, cookie, now), "even with the same token, another node's secret"
+    issued = cookie.split(".")[1]
+    assert not portal_sessions.is_live(settings(SCHOOL_TOKEN), cookie.replace(f".{issued}.", f".{int(issued) + 3600}.", 1), now)
+    assert SCHOOL_TOKEN not in cookie
