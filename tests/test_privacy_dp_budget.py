@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
 
 from dases.db import Database
 from dases.errors import InvalidInput
+from dases.identity.client import signed_client
 from dases.privacy import dp, service
 from dases.privacy.service import PrivacyBudgetExhausted
 
@@ -178,3 +180,59 @@ def test_budgets_over_http_are_for_the_admin(start_node: Callable[..., RunningNo
         assert client.get("/participants/nobody/privacy/budgets").status_code == 404
     with node.client() as anonymous:
         assert anonymous.get("/participants/school/privacy/budgets").status_code == 401
+
+
+def test_consumers_query_over_signed_calls_until_their_budget_is_spent(start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    provider = start_node()
+    provider.add_participant("school", "School")
+    consumer = start_node()
+    consumer.add_participant("edtech", "EdTech")
+    stranger = start_node()
+    stranger.add_participant("stranger", "Stranger")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    edtech = consumer.did("edtech")
+
+    with provider.client(headers=admin) as client:
+        declared = client.put("/participants/school/privacy/datasets/oulad-2024", json={"path": str(STUDENT_INFO)})
+        assert declared.status_code == 200, declared.text
+        assert declared.json()["format"] == "csv"
+        relative = client.put("/participants/school/privacy/datasets/x", json={"path": "studentInfo.csv"})
+        assert relative.status_code == 422 and relative.json()["errors"][0]["rule"] == "absolute"
+        secret = client.put("/participants/school/privacy/datasets/x", json={"path": str(provider.node.settings.data_dir / "node.secret")})
+        assert secret.status_code == 422 and secret.json()["errors"][0]["rule"] == "outside_data_dir"
+        assert client.put("/participants/school/privacy/budgets", json={"dataset": "oulad-2024", "consumer": edtech, "epsilon": 1}).status_code == 200
+
+    def ask(node: RunningNode, slug: str, **body: object) -> httpx.Response:
+        with signed_client(node.signer(slug), provider.did("school"), base_url=provider.url, timeout=30) as client:
+            return client.post("/participants/school/privacy/datasets/oulad-2024/queries", json=body)
+
+    counted = ask(consumer, "edtech", query="count", epsilon=0.5)
+    assert counted.status_code == 200, counted.text
+    assert abs(counted.json()["value"] - 32593) < 60 and counted.json()["remaining"] == 0.5
+
+    # A malformed query is refused before anything is charged.
+    missing = ask(consumer, "edtech", query="mean", column="studied_credits", epsilon=0.3)
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "lower"
+    unknown = ask(consumer, "edtech", query="histogram", column="shoe_size", bins=["40"], epsilon=0.3)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "column"
+
+    histogram = ask(consumer, "edtech", query="histogram", column="final_result", bins=["Pass", "Fail"], epsilon=0.3)
+    assert histogram.status_code == 200 and histogram.json()["bins"] == ["Pass", "Fail"]
+    assert abs(histogram.json()["counts"][0] - 12361) < 200 and histogram.json()["remaining"] == pytest.approx(0.2)
+
+    spent = ask(consumer, "edtech", query="mean", column="studied_credits", lower=0, upper=240, epsilon=0.3)
+    assert spent.status_code == 403 and spent.json()["type"] == "urn:dases:problem:privacy-budget-exhausted"
+    assert "0.2 left" in spent.json()["detail"]
+    mean = ask(consumer, "edtech", query="mean", column="studied_credits", lower=0, upper=240, epsilon=0.2)
+    assert mean.status_code == 200 and 0 <= mean.json()["value"] <= 240 and mean.json()["remaining"] == 0
+
+    assert ask(stranger, "stranger", query="count", epsilon=0.1).status_code == 403  # no budget granted
+    with provider.client() as anonymous:
+        assert anonymous.post("/participants/school/privacy/datasets/oulad-2024/queries", json={"query": "count", "epsilon": 0.1}).status_code == 401
+    with signed_client(consumer.signer("edtech"), provider.did("school"), base_url=provider.url, timeout=30) as client:
+        # No budget on it: refused before anything is read.
+        assert client.post("/participants/school/privacy/datasets/nothing/queries", json={"query": "count", "epsilon": 0.1}).status_code == 403
+    with provider.client(headers=admin) as client:
+        client.put("/participants/school/privacy/budgets", json={"dataset": "nothing", "consumer": edtech, "epsilon": 1})
+    with signed_client(consumer.signer("edtech"), provider.did("school"), base_url=provider.url, timeout=30) as client:
+        assert client.post("/participants/school/privacy/datasets/nothing/queries", json={"query": "count", "epsilon": 0.1}).status_code == 404

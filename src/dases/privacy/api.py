@@ -4,15 +4,16 @@
   its admin creates study domains, admits members to them and rotates their keys; admitted
   members get pseudonyms for batches of identifiers, and re-key pseudonyms they hold, over
   signed calls addressed to the operator.
-- Privacy budgets of any hosted participant, set by its admin: how much epsilon each consumer
-  may spend on each dataset in differentially private answers.
+- Differentially private answers of any hosted participant: its admin declares the datasets
+  and grants each consumer a budget (epsilon) on each; consumers ask counts, histograms and
+  bounded means over signed calls and are refused (403) once their budget is spent.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -25,7 +26,13 @@ from dases.identity.service import SLUG_PATTERN
 from dases.identity.tokens import VerifiedCaller
 from dases.node import AdminDep, Node, NodeDep, SessionDep
 from dases.privacy import service
-from dases.privacy.service import DOMAIN_PATTERN, BudgetView, DomainKeySealer, DomainView
+from dases.privacy.service import (
+    DOMAIN_PATTERN,
+    BudgetView,
+    DomainKeySealer,
+    DomainView,
+    PrivateQuery,
+)
 from dases.registry import service as registry
 from dases.types import Text
 
@@ -197,3 +204,56 @@ def list_budgets(slug: Slug, session: SessionDep) -> list[BudgetOut]:
     _hosted(session, slug)
     return [_budget_out(view) for view in service.budgets(session, slug)]
 
+
+
+DatasetName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$", description="The dataset's name, as in its budgets.")]
+
+
+class DatasetIn(BaseModel):
+    path: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]+$", description="Absolute path of a CSV, JSON lines or Parquet file.")
+
+
+class DatasetOut(BaseModel):
+    name: str
+    path: str
+    format: str
+
+
+class QueryIn(BaseModel):
+    query: Literal["count", "histogram", "mean"]
+    epsilon: float = Field(gt=0, le=10, description="The privacy loss this answer spends.")
+    column: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")] | None = None
+    bins: list[Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")]] = Field(default_factory=list, max_length=1000)
+    lower: float | None = Field(default=None, allow_inf_nan=False)
+    upper: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class QueryOut(BaseModel):
+    dataset: str
+    query: str
+    epsilon: float
+    remaining: float = Field(description="Epsilon left to the caller on this dataset.")
+    value: int | float | None = Field(default=None, description="The noisy count (an integer) or mean.")
+    bins: list[str] | None = None
+    counts: list[int] | None = None
+
+
+@router.put("/participants/{slug}/privacy/datasets/{name}", response_model=DatasetOut, dependencies=[AdminDep],
+            responses=problem_responses(401, 403, 404, 422))
+def register_dataset(slug: Slug, name: DatasetName, body: DatasetIn, node: NodeDep, session: SessionDep) -> DatasetOut:
+    """Declare the file a dataset's private answers are computed from."""
+    _hosted(session, slug)
+    view = service.register_dataset(session, slug, name, body.path, node.settings.data_dir)
+    return DatasetOut(name=view.name, path=view.path, format=view.format)
+
+
+@router.post("/participants/{slug}/privacy/datasets/{name}/queries", response_model=QueryOut, responses=problem_responses(401, 403, 404, 422))
+def private_query(slug: Slug, name: DatasetName, body: QueryIn, caller: Caller, session: SessionDep) -> QueryOut:
+    """A noisy count, histogram over declared bins, or bounded mean; charged to the caller's
+    budget on this dataset, refused (403) once it is spent or if none was granted."""
+    participant = session.get(Participant, slug)
+    if participant is None or caller.audience != participant.did:
+        raise Forbidden(f"private queries to {slug!r} are addressed to its DID")
+    query = PrivateQuery(kind=body.query, epsilon=body.epsilon, column=body.column, bins=body.bins, lower=body.lower, upper=body.upper)
+    result, left = service.answer(session, slug, name, caller.did, query)
+    return QueryOut(dataset=name, query=body.query, epsilon=body.epsilon, remaining=left.remaining, **result)

@@ -93,3 +93,16 @@ class PrivacyCharge(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (Index("ix_privacy_charge_budget", "participant_slug", "dataset", "consumer"),)
+
+
+class PrivateDataset(Base):
+    """A table a participant answers differentially private queries on: consumers never see
+    its rows, only noisy aggregates charged to their budget on it."""
+
+    __tablename__ = "privacy_dataset"
+
+    participant_slug: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096))
+    format: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -36,12 +37,16 @@ from dases.errors import (
 from dases.privacy.models import (
     PrivacyBudget,
     PrivacyCharge,
+    PrivateDataset,
     PseudonymBatch,
     PseudonymDomain,
     PseudonymKey,
     PseudonymMember,
 )
 from dases.privacy.pseudonyms import KEY_BYTES, Pseudonymiser, parse_pseudonym
+
+if TYPE_CHECKING:  # Polars is imported where a dataset is read: ~40 MiB resident
+    import polars as pl
 
 DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _DOMAIN = re.compile(DOMAIN_PATTERN)
@@ -310,3 +315,109 @@ def release(session: Session, slug: str, dataset: str, consumer: str, epsilon: f
     that fails (bad column, bad bounds) rolls its charge back with it."""
     spend(session, slug, dataset, consumer, epsilon, query)
     return answer()
+
+
+# --- datasets answered with differential privacy ---------------------------------------------
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    name: str
+    path: str
+    format: str
+
+
+def register_dataset(session: Session, slug: str, name: str, path: str, data_dir: Path) -> DatasetView:
+    """Declare (or move) a dataset: an absolute path to a readable CSV, JSON lines or Parquet
+    file, outside the node's own data directory (its keys and database are never data)."""
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        raise InvalidInput("the path must be absolute", errors=[FieldError("path", "absolute", "an absolute path")])
+    try:
+        resolved = candidate.resolve()
+        readable = resolved.is_file() and os.access(resolved, os.R_OK)
+    except (OSError, RuntimeError):
+        resolved, readable = candidate, False
+    if resolved.is_relative_to(data_dir.resolve()):
+        raise InvalidInput("the node's data directory is never a dataset", errors=[FieldError("path", "outside_data_dir", "a file outside the node's data directory")])
+    if not readable:
+        raise InvalidInput(f"{path} is not a readable file", errors=[FieldError("path", "readable_file", "a readable file")])
+    fmt = FORMATS.get(resolved.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(f"{resolved.name} is not .csv, .jsonl or .parquet", errors=[FieldError("path", "format", "a .csv, .jsonl or .parquet file")])
+    row = session.get(PrivateDataset, (slug, name))
+    if row is None:
+        row = PrivateDataset(participant_slug=slug, name=name, path=str(resolved), format=fmt)
+        session.add(row)
+    else:
+        row.path, row.format = str(resolved), fmt
+    session.flush()
+    return DatasetView(name, row.path, row.format)
+
+
+def read_dataset(session: Session, slug: str, name: str) -> pl.DataFrame:
+    import polars as pl
+
+    row = session.get(PrivateDataset, (slug, name))
+    if row is None:
+        raise NotFound(f"no dataset {name!r} answers private queries here")
+    try:
+        if row.format == "parquet":
+            return pl.read_parquet(row.path)
+        if row.format == "jsonl":
+            return pl.read_ndjson(row.path)
+        return pl.read_csv(row.path, infer_schema_length=0)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise ConfigurationError(f"the dataset {name!r} cannot be read from its file: {type(error).__name__}") from error
+
+
+@dataclass(frozen=True)
+class PrivateQuery:
+    """One differentially private question; which fields it needs depends on `kind`."""
+
+    kind: Literal["count", "histogram", "mean"]
+    epsilon: float
+    column: str | None = None
+    bins: list[str] = field(default_factory=list)
+    lower: float | None = None
+    upper: float | None = None
+
+    def check(self, frame: pl.DataFrame) -> None:
+        """Refuse a malformed query before any epsilon is charged."""
+        from dases.privacy import dp
+
+        dp.check_epsilon(self.epsilon)
+        if self.kind == "count":
+            return
+        if self.column is None:
+            raise InvalidInput(f"a {self.kind} names a column", errors=[FieldError("column", "required", f"required for {self.kind}")])
+        if self.column not in frame.columns:
+            raise InvalidInput(f"the dataset has no column {self.column!r}", errors=[FieldError("column", "present", "a column of the dataset")])
+        if self.kind == "histogram" and (not self.bins or len(set(self.bins)) != len(self.bins)):
+            raise InvalidInput("declare the histogram's bins, each once", errors=[FieldError("bins", "unique_non_empty", "a non-empty list of distinct values")])
+        if self.kind == "mean" and (self.lower is None or self.upper is None or not self.lower < self.upper):
+            raise InvalidInput("a mean declares its bounds, lower < upper", errors=[FieldError("lower", "bounds", "lower < upper, both given")])
+
+
+def answer(session: Session, slug: str, name: str, consumer: str, query: PrivateQuery) -> tuple[dict[str, Any], BudgetView]:
+    """The noisy answer and the budget left, the epsilon charged in the caller's transaction."""
+    from dases.privacy import dp
+
+    if session.get(PrivacyBudget, (slug, name, consumer)) is None:  # before reading any file
+        raise PrivacyBudgetExhausted(f"{consumer} was granted no privacy budget on {name!r}")
+    frame = read_dataset(session, slug, name)
+    query.check(frame)
+
+    def compute() -> dict[str, Any]:
+        if query.kind == "count":
+            return {"value": dp.count(frame, query.epsilon).value}
+        if query.kind == "histogram":
+            noisy = dp.histogram(frame, str(query.column), query.bins, query.epsilon)
+            return {"bins": noisy.bins, "counts": noisy.counts}
+        assert query.lower is not None and query.upper is not None
+        return {"value": dp.bounded_mean(frame, str(query.column), query.lower, query.upper, query.epsilon).value}
+
+    result = release(session, slug, name, consumer, query.epsilon, f"{query.kind}:{query.column or ''}", compute)
+    return result, budget(session, slug, name, consumer)

@@ -1,4 +1,4 @@
-"""Privacy: pseudonym study domains, their sealed key versions, members and batch audit; privacy budgets.
+"""Privacy: pseudonym study domains, their sealed key versions, members and batch audit; privacy budgets and the datasets DP queries run on.
 
 Revision ID: 0011
 Revises: 0010
@@ -41,6 +41,14 @@ def upgrade() -> None:
     with op.batch_alter_table('privacy_charge', schema=None) as batch_op:
         batch_op.create_index('ix_privacy_charge_budget', ['participant_slug', 'dataset', 'consumer'], unique=False)
 
+    op.create_table('privacy_dataset',
+    sa.Column('participant_slug', sa.String(length=63), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('path', sa.String(length=4096), nullable=False),
+    sa.Column('format', sa.String(length=16), nullable=False),
+    sa.Column('created_at', dases.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('participant_slug', 'name', name=op.f('pk_privacy_dataset'))
+    )
     op.create_table('pseudonym_domain',
     sa.Column('name', sa.String(length=63), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
@@ -88,6 +96,7 @@ def downgrade() -> None:
 
     op.drop_table('pseudonym_batch')
     op.drop_table('pseudonym_domain')
+    op.drop_table('privacy_dataset')
     with op.batch_alter_table('privacy_charge', schema=None) as batch_op:
         batch_op.drop_index('ix_privacy_charge_budget')
 
