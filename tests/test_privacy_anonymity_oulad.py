@@ -192,3 +192,10 @@ def test_unreachable_or_malformed_requests_are_refused_by_name(frame: pl.DataFra
     with pytest.raises(InvalidInput) as error:
         t_closeness(frame, QIS, "final_result", ["Pass", "Fail"])
     assert error.value.errors[0].field == "final_result"
+
+
+def test_t_closeness_refuses_missing_sensitive_values(frame: pl.DataFrame) -> None:
+    holed = frame.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("final_result")).alias("final_result"))
+    with pytest.raises(InvalidInput) as error:
+        t_closeness(holed, QIS, "final_result")
+    assert (error.value.errors[0].field, error.value.errors[0].rule) == ("final_result", "no_missing") and "3 missing" in error.value.detail

@@ -145,7 +145,12 @@ def t_closeness(frame: pl.DataFrame, quasi_identifiers: Sequence[str], sensitive
     if frame.height == 0:
         return 0.0
     qis = list(quasi_identifiers)
-    values = list(order) if order is not None else sorted(str(v) for v in frame[sensitive].drop_nulls().unique().to_list())
+    if frame[sensitive].null_count():
+        raise InvalidInput(
+            f"{sensitive} has {frame[sensitive].null_count()} missing values",
+            errors=[FieldError(sensitive, "no_missing", "t-closeness compares distributions of known values: fill or drop missing ones")],
+        )
+    values = list(order) if order is not None else sorted(str(v) for v in frame[sensitive].unique().to_list())
     unknown = set(frame[sensitive].cast(pl.String).unique().to_list()) - set(values)
     if unknown:
         raise InvalidInput(
