@@ -24,7 +24,7 @@ def journey(tmp_path_factory: pytest.TempPathFactory, make_module_database_url: 
     root = tmp_path_factory.mktemp("quickstart")
     prepare_folder(root, fresh=False)
     run = Journey(
-        root=root, oulad=SHARED / "data" / "oulad", dpv=SHARED / "specs" / "dpv", learners=160, report=lambda _line: None,
+        root=root, oulad=SHARED / "data" / "oulad", dpv=SHARED / "specs" / "dpv", learners=2000, report=lambda _line: None,
         database_url_for=lambda _name: make_module_database_url(),
     )  # fmt: skip
     try:
@@ -35,6 +35,8 @@ def journey(tmp_path_factory: pytest.TempPathFactory, make_module_database_url: 
         run.consents()
         run.negotiate()
         run.transfer()
+        pseudonymise = run.pseudonymiser()
+        run.outcomes = {"study": run.pool_and_train(pseudonymise), "impact": run.impact(pseudonymise)}  # type: ignore[attr-defined]
         yield run
     finally:
         run.stop()
@@ -89,3 +91,24 @@ def test_a_folder_that_is_not_a_quickstart_is_never_emptied(tmp_path: Path) -> N
         prepare_folder(earlier, fresh=False)
     prepare_folder(earlier, fresh=True)
     assert sorted(path.name for path in earlier.iterdir()) == [MARKER]
+
+
+def test_the_pooled_study_is_k_anonymous_pseudonymous_and_trained(journey: Journey) -> None:
+    study = journey.outcomes["study"]  # type: ignore[attr-defined]
+    assert study["k"] >= 5
+    card = Path(study["card"]).read_text()
+    assert f"k = {study['k']}" in card
+    assert "of learners have a consent covering this purpose" in card
+    assert 0.5 < float(study["auc"].split()[0]) <= 1.0
+    # The pooling space's outputs carry pseudonyms, never a learner's OULAD id.
+    raw = {learner.id_student for learner in journey.scenario.learners}  # type: ignore[union-attr]
+    written = " ".join(path.read_text(errors="ignore") for path in (journey.root / "school" / "study").glob("*") if path.suffix in (".md", ".json"))
+    assert not any(f" {student} " in written or f'"{student}"' in written for student in raw)
+
+
+def test_the_impact_study_balances_the_covariates(journey: Journey) -> None:
+    release = journey.outcomes["impact"]  # type: ignore[attr-defined]
+    pooled = release["pooled"]
+    assert pooled["balance"]["max_abs_smd_after"] < pooled["balance"]["max_abs_smd_before"]
+    assert {estimate["estimand"] for estimate in pooled["estimates"]} >= {"ATE"}
+    assert (journey.root / "school" / "impact" / "balance.png").stat().st_size > 1000

@@ -48,6 +48,11 @@ def quickstart(
             journey.negotiate()
         with journey.step("7. Transfers: only consenting learners' rows leave the providers"):
             journey.transfer()
+        with journey.step("8. Pool: study pseudonyms, k-anonymity, then the day-30 dropout model"):
+            pseudonymise = journey.pseudonymiser()
+            journey.pool_and_train(pseudonymise)
+        with journey.step("9. Impact study: early quizzes and withdrawal, across both providers"):
+            journey.impact(pseudonymise)
         console.print(f"[green]The journey ran in {time.perf_counter() - started:.0f} s.[/green]")
         if not serve:
             return

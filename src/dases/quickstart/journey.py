@@ -11,8 +11,9 @@ calls, without a browser per learner.
 from __future__ import annotations
 
 import io
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -33,6 +34,7 @@ PURPOSE = "sector-education:StudentPerformanceMonitoring"
 PURPOSE_IRI = "https://w3id.org/dpv/sector/education#StudentPerformanceMonitoring"
 DATA_CATEGORIES = ("learning_experience", "assessment_results")
 DEMO_PASSWORD = "quickstart-learner"
+STUDY_DOMAIN = "dropout-study"
 POLICY = {
     "permission": [
         {
@@ -218,9 +220,93 @@ class Journey:
             self.report(f"  {provider} {export}: {rows[(provider, export)]:,} rows released")
         return rows
 
+    # --- pooling, training and the impact study, in the school's pooling space -----------------
+
+    def pseudonymiser(self) -> Callable[[Sequence[Any]], list[str]]:
+        """Study pseudonyms from the operator's pseudonymisation service: a study domain is
+        created, the school admitted to it, and each batch of ids sent over a signed call."""
+        operator, school = self.nodes["operator"], self.nodes["school"]
+        with operator.admin() as admin:
+            created = admin.post("/participants/operator/pseudonym-domains", json={"name": STUDY_DOMAIN, "title": "Early dropout detection study"})
+            _expect(created, 201, "the operator creates the study's pseudonym domain")
+            admitted = admin.post(f"/participants/operator/pseudonym-domains/{STUDY_DOMAIN}/members", json={"did": school.did("school")})
+            _expect(admitted, 200, "the operator admits the school to the study domain")
+        known: dict[str, str] = {}
+
+        def pseudonymise(identifiers: Sequence[Any]) -> list[str]:
+            wanted = sorted({str(value) for value in identifiers} - known.keys())
+            for start in range(0, len(wanted), 50_000):
+                batch = wanted[start : start + 50_000]
+                with school.signed("school", operator.did("operator"), operator.url) as client:
+                    answer = client.post(f"/participants/operator/pseudonyms/{STUDY_DOMAIN}", json={"identifiers": batch})
+                _expect(answer, 200, "the pseudonymisation service answers")
+                known.update(zip(batch, answer.json()["pseudonyms"], strict=True))
+            return [known[str(value)] for value in identifiers]
+
+        return pseudonymise
+
+    def pool_and_train(self, pseudonymise: Callable[[Sequence[Any]], list[str]], day: int = 30, k: int = 5) -> dict[str, Any]:
+        """The received files, pseudonymised, made k-anonymous, scanned, then the dropout model
+        trained on 2013 and tested on 2014, with its model card."""
+        from dases.pooling.card import write_model_card
+        from dases.pooling.study import run_pooled_study, shares_from_exports
+
+        assert self.scenario is not None
+        exports = {
+            provider: (modules, self.received[(provider, "registrations")], self.received[(provider, "submissions")])
+            for provider, modules in oulad_scenario.PROVIDERS.items()
+        }
+        shares = shares_from_exports(exports, self.oulad)
+        answers = self.scenario.answers()
+        coverage = answers["give"] / len(self.scenario.learners)
+        pooled = run_pooled_study(shares, pseudonymise=pseudonymise, day=day, k=k, source="transfers from edtech-a and edtech-b", consent_coverage=coverage)
+        card = write_model_card(pooled.study, self.root / "school" / "study")
+        auc = pooled.study.evaluation.auc
+        self.report(f"  {pooled.learners:,} pseudonymous learners pooled; k = {pooled.k_reached} reached ({pooled.generalisation['suppressed']} rows suppressed)")
+        self.report(f"  day-{day} dropout model, train 2013 -> test 2014: ROC AUC {auc}")
+        self.report(f"  model card: {card}")
+        return {"learners": pooled.learners, "k": pooled.k_reached, "auc": str(auc), "card": str(card)}
+
+    def impact(self, pseudonymise: Callable[[Sequence[Any]], list[str]], cutoff: int = 30) -> dict[str, Any]:
+        """Did taking the computer-marked quizzes by day 30 go with fewer withdrawals? On the
+        pooled received files, pseudonymised, by inverse-probability weighting."""
+        from dases.impact import plot, service
+        from dases.impact import study as impact_study
+
+        folder = self.root / "school" / "impact-oulad"
+        folder.mkdir(parents=True, exist_ok=True)
+        registrations = pl.concat([pl.read_csv(self.received[(p, "registrations")], infer_schema_length=0) for p in oulad_scenario.PROVIDERS])
+        submissions = pl.concat([pl.read_csv(self.received[(p, "submissions")], infer_schema_length=0) for p in oulad_scenario.PROVIDERS])
+        info = [c for c in registrations.columns if c not in ("date_registration", "date_unregistration")]
+        registrations.select(info).write_csv(folder / "studentInfo.csv", null_value="?")
+        registrations.select("code_module", "code_presentation", "id_student", "date_registration", "date_unregistration").write_csv(folder / "studentRegistration.csv", null_value="?")
+        submissions.select("id_student", "id_assessment", "date_submitted", "is_banked", "score").write_csv(folder / "studentAssessment.csv", null_value="?")
+        for public in ("assessments.csv", "vle.csv", "courses.csv"):
+            (folder / public).write_bytes((self.oulad / public).read_bytes())
+        tables = impact_study.load_oulad(folder)
+        ids = [str(value) for value in tables.student_info["id_student"].unique().to_list()]
+        pseudonyms = dict(zip(ids, pseudonymise(ids), strict=True))
+        design = impact_study.Design(treatment="cma", cutoff=cutoff, outcome="withdrawal")
+        built = impact_study.study_table(tables, design, lambda learner: pseudonyms[str(learner)], oulad_scenario.PROVIDERS)
+        pooled, release = service.impact_study(
+            built.rows, "withdrawal", categorical=impact_study.CATEGORICAL_COVARIATES, numeric=impact_study.NUMERIC_COVARIATES, method="ipw", replicates=500,
+        )  # fmt: skip
+        out = self.root / "school" / "impact"
+        out.mkdir(parents=True, exist_ok=True)
+        png = plot.write_plot(pooled, out / "balance.png", f"cma by day {cutoff} -> withdrawal (ipw, pooled)")
+        (out / "result.json").write_text(json.dumps({"excluded_presentations": built.excluded, **release}, indent=2, default=str) + "\n", encoding="utf-8")
+        self.report(f"  {built.rows.height:,} learners; effect on withdrawal: {_effect(pooled)}")
+        self.report(f"  largest standardised mean difference after weighting: {pooled.balance.max_after:.3f}; plot: {png}")
+        return release
+
     def stop(self) -> None:
         for node in self.nodes.values():
             node.stop()
+
+
+def _effect(result: Any) -> str:
+    """The study's adjusted estimates in one line: estimand, value and 95% interval."""
+    return "; ".join(f"{e.estimand} {e.value:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]" for e in result.estimates)
 
 
 def _legal_name(node: LocalNode, slug: str) -> str:
