@@ -80,3 +80,106 @@ def dropout(
     card = write_model_card(study, out)
     console.print(f"model card: {card}")
     typer.echo(json.dumps(summary(study), indent=2))
+
+
+# --- pooled studies: create, run, and their model card ----------------------------------------
+
+STUDY_FILE = "study.json"
+model_app = typer.Typer(help="Model cards of the studies run here.", no_args_is_help=True)
+
+
+def _study_dir(studies: Path, name: str) -> Path:
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise InvalidInput("a study name is letters, digits, '-' and '_'")
+    return studies / name
+
+
+def _parse_share(spec: str) -> dict[str, object]:
+    """`PROVIDER=MOD,MOD:REGISTRATIONS.csv:SUBMISSIONS.csv`, as the CLI's `--share` takes it."""
+    try:
+        provider, rest = spec.split("=", 1)
+        modules, registrations, submissions = rest.split(":", 2)
+    except ValueError:
+        raise InvalidInput(f"--share {spec!r}: expected PROVIDER=MOD,MOD:REGISTRATIONS.csv:SUBMISSIONS.csv") from None
+    files = {"registrations": Path(registrations).resolve(), "submissions": Path(submissions).resolve()}
+    for kind, path in files.items():
+        if not path.is_file():
+            raise InvalidInput(f"--share {provider}: the {kind} file {path} does not exist")
+    return {"provider": provider, "modules": [m.strip().upper() for m in modules.split(",") if m.strip()], **{k: str(v) for k, v in files.items()}}
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    share: Annotated[list[str], typer.Option("--share", metavar="PROVIDER=MOD,MOD:REGISTRATIONS.csv:SUBMISSIONS.csv", help="A provider's released files (by transfer, or its local export); repeat.")],
+    schedule: Annotated[Path, typer.Option(help="The public course schedule (OULAD's assessments.csv and courses.csv).")] = DEFAULT_OULAD,
+    k: Annotated[int, typer.Option(min=2, help="The k-anonymity the pooled rows must reach before training.")] = 5,
+    day: Annotated[int, typer.Option(help="The day of the presentation predictions are made on.")] = 30,
+    studies: Annotated[Path, typer.Option("--studies", help="Where studies are kept.")] = Path("studies"),
+) -> None:
+    """Declare a pooled study: which providers' files, which k, which day."""
+    try:
+        folder = _study_dir(studies, name)
+        if (folder / STUDY_FILE).exists():
+            raise InvalidInput(f"the study {name!r} exists already in {folder}")
+        shares = [_parse_share(spec) for spec in share]
+        if len({s["provider"] for s in shares}) != len(shares):
+            raise InvalidInput("each provider's share is given once")
+        if not (schedule / "assessments.csv").is_file() or not (schedule / "courses.csv").is_file():
+            raise InvalidInput(f"--schedule {schedule}: assessments.csv and courses.csv are needed")
+    except DasesError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(2) from None
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"name": name, "k": k, "day": day, "schedule": str(schedule.resolve()), "shares": shares}
+    (folder / STUDY_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    console.print(f"study {name} created in {folder}")
+
+
+@app.command("run")
+def run(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    day: Annotated[int | None, typer.Option(help="Override the study's day N.")] = None,
+    pseudonym_key: Annotated[str | None, typer.Option("--pseudonym-key", envvar="DASES_PSEUDONYM_KEY", help="Key of local keyed pseudonyms (16+ characters), for a study run outside a data space; a fresh random one when absent.")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    studies: Annotated[Path, typer.Option("--studies", help="Where studies are kept.")] = Path("studies"),
+) -> None:
+    """Pool the shares under pseudonyms, reach k, scan for identifiers, train, write the card."""
+    from dases.pooling.card import write_model_card
+    from dases.pooling.service import summary
+    from dases.pooling.study import run_pooled_study, shares_from_exports
+
+    try:
+        folder = _study_dir(studies, name)
+        if not (folder / STUDY_FILE).is_file():
+            raise InvalidInput(f"no study {name!r} in {studies}: create it first")
+        spec = json.loads((folder / STUDY_FILE).read_text(encoding="utf-8"))
+        exports = {s["provider"]: (s["modules"], Path(s["registrations"]), Path(s["submissions"])) for s in spec["shares"]}
+        shares = shares_from_exports(exports, Path(spec["schedule"]))
+        key = pseudonym_key.encode() if pseudonym_key else secrets.token_bytes(32)
+        pooled = run_pooled_study(shares, pseudonymise=keyed_pseudonymiser(key), day=day if day is not None else spec["day"], k=spec["k"], source=f"study {name}", resamples=resamples)
+    except DasesError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(2) from None
+    card = write_model_card(pooled.study, folder)
+    result = {"learners": pooled.learners, "k": pooled.k, "k_reached": pooled.k_reached, "generalisation": pooled.generalisation, **summary(pooled.study)}
+    (folder / "result.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    console.print(f"model card: {card}")
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@model_app.command("card")
+def card(
+    name: Annotated[str, typer.Argument(help="The study whose model card to show.")],
+    studies: Annotated[Path, typer.Option("--studies", help="Where studies are kept.")] = Path("studies"),
+) -> None:
+    """Print a study's model card (Markdown; its plots are PNG files beside it)."""
+    try:
+        folder = _study_dir(studies, name)
+        cards = sorted(folder.glob("*.md"))
+        if not cards:
+            raise InvalidInput(f"the study {name!r} has no model card yet: run it first")
+    except DasesError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(2) from None
+    typer.echo(cards[0].read_text(encoding="utf-8"))

@@ -25,12 +25,20 @@ import ibis
 import polars as pl
 
 from dases.errors import InvalidInput
-from dases.pooling.features import LEARNER, RAW_ID, OuladTables, Pseudonymise, load_oulad
+from dases.pooling.features import LEARNER, RAW_ID, OuladTables, Pseudonymise
 from dases.pooling.providers import ProviderShare
 from dases.pooling.service import DropoutStudy, study_from_shares
 from dases.privacy.anonymity import generalise, k_anonymity
 from dases.privacy.hierarchies import OULAD_QUASI_IDENTIFIERS, oulad_hierarchies
 
+#: The OULAD tables a share is made of, and their files.
+OULAD_FILES = {
+    "student_info": "studentInfo.csv",
+    "registrations": "studentRegistration.csv",
+    "assessments": "assessments.csv",
+    "submissions": "studentAssessment.csv",
+    "courses": "courses.csv",
+}
 #: Columns that identify a person directly; none may reach a pooled table.
 DIRECT_IDENTIFIERS = ("id_student", "name", "email", "mbox", "account", "login", "birth_date", "address", "phone")
 
@@ -114,7 +122,7 @@ def run_pooled_study(
     return PooledStudy(study=study, k=k, k_reached=reached, generalisation=report, learners=learners)
 
 
-def share_from_exports(name: str, modules: Sequence[str], registrations: Path, submissions: Path, schedule: Path) -> ProviderShare:
+def share_from_exports(name: str, modules: Sequence[str], registrations: Path, submissions: Path, schedule: Path, con: ibis.BaseBackend | None = None) -> ProviderShare:
     """A provider's share from the two files its connector releases (registrations with the
     learners' demographics; assessment submissions) and the public course schedule (OULAD's
     `assessments.csv` and `courses.csv` under `schedule`)."""
@@ -129,9 +137,15 @@ def share_from_exports(name: str, modules: Sequence[str], registrations: Path, s
     for table in ("assessments.csv", "courses.csv"):
         public = pl.read_csv(schedule / table, infer_schema_length=0)
         public.filter(pl.col("code_module").is_in(list(modules))).write_csv(folder / table)
-    tables = load_oulad(folder)
-    typed = {attribute: _typed(table, attribute) for attribute, table in tables.items()}
-    return ProviderShare(name=name, modules=tuple(modules), tables=replace(tables, **typed))
+    con = con or ibis.duckdb.connect()
+    # Table names carry the provider's: shares pooled later must live in one connection, under
+    # names of their own (two shares both called `oulad_registrations` would read as one).
+    prefix = "".join(c if c.isalnum() else "_" for c in name)
+    tables = {
+        attribute: _typed(con.read_csv(str(folder / file), table_name=f"{prefix}_{attribute}", nullstr="?"), attribute)
+        for attribute, file in OULAD_FILES.items()
+    }
+    return ProviderShare(name=name, modules=tuple(modules), tables=OuladTables(**tables))
 
 
 #: One type per numeric column, whatever a small file's values let a reader infer (a weight
@@ -152,7 +166,9 @@ def _typed(table: ibis.Table, attribute: str) -> ibis.Table:
 
 
 def shares_from_exports(exports: Mapping[str, tuple[Sequence[str], Path, Path]], schedule: Path) -> list[ProviderShare]:
-    return [share_from_exports(name, modules, registrations, submissions, schedule) for name, (modules, registrations, submissions) in exports.items()]
+    """Every provider's share, in one DuckDB connection so that they can be pooled."""
+    con = ibis.duckdb.connect()
+    return [share_from_exports(name, modules, registrations, submissions, schedule, con) for name, (modules, registrations, submissions) in exports.items()]
 
 
 __all__ = ["OuladTables", "PooledStudy", "make_k_anonymous", "run_pooled_study", "scan_for_identifiers", "share_from_exports", "shares_from_exports"]
