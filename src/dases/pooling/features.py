@@ -125,8 +125,10 @@ def load_oulad(directory: Path, con: ibis.BaseBackend | None = None) -> OuladTab
     if missing:
         raise InvalidInput(f"{directory} lacks the OULAD tables {', '.join(missing)}")
     con = con or ibis.duckdb.connect()
+    # Each engine's CSV reader spells "OULAD writes a missing value as ?" its own way.
+    options = {"nullValue": "?", "header": True, "inferSchema": True} if con.name == "pyspark" else {"nullstr": "?"}
     tables = {
-        attribute: con.read_csv(str(directory / name), table_name=f"oulad_{attribute}", nullstr="?")
+        attribute: con.read_csv(str(directory / name), table_name=f"oulad_{attribute}", **options)
         for attribute, name in _CSV.items()
     }
     return OuladTables(**tables)
