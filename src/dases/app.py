@@ -16,7 +16,9 @@ from dases.consent.api import inbox_router as consent_inbox_router
 from dases.consent.api import router as consent_router
 from dases.consent.notifications import start_consent_worker
 from dases.errors import DasesError, install_problem_handlers, problem_responses
+from dases.governance.api import router as governance_router
 from dases.identity.api import router as identity_router
+from dases.interop.api import build_skills_router
 from dases.ledger.api import router as ledger_router
 from dases.lrs.api import build_router as build_lrs_router
 from dases.lrs.http import XapiMiddleware
@@ -24,10 +26,12 @@ from dases.negotiation.adapters import build_negotiator
 from dases.negotiation.api import router as negotiation_router
 from dases.negotiation.sweeper import start_sweeper
 from dases.node import Node, NodeDep
+from dases.privacy.api import router as privacy_router
 from dases.registry.api import router as registry_router
 from dases.settings import Settings
 from dases.transfer.api import router as transfer_router
 from dases.web.api import router as web_router
+from dases.web.portal_api import router as portal_router
 
 
 class ServiceUnavailable(DasesError):
@@ -89,8 +93,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consent_router)
     app.include_router(consent_inbox_router)
     app.include_router(web_router)
+    app.include_router(portal_router)
     app.include_router(ledger_router)
     app.include_router(transfer_router)
+    app.include_router(privacy_router)
+    app.include_router(governance_router)
     app.include_router(build_lrs_router(), prefix="/participants/{slug}/xapi")
+    app.include_router(build_skills_router())
     app.add_middleware(XapiMiddleware)
     return app

@@ -14,11 +14,19 @@ from rich.table import Table
 import dases
 from dases.catalog.cli import catalog_app, offer_app
 from dases.errors import DasesError
+from dases.governance.cli import governance_app
+from dases.impact.cli import impact_app
 from dases.interop.cli import convert
+from dases.interop.learner_cli import app as skills_app
+from dases.interop.skills_cli import add_mapping_commands
 from dases.ledger.cli import app as ledger_app
 from dases.lrs.cli import app as lrs_app
 from dases.negotiation.cli import negotiate
 from dases.node import node_session
+from dases.pooling.cli import app as study_app
+from dases.pooling.cli import model_app
+from dases.privacy.cli import app as privacy_app
+from dases.quickstart.cli import quickstart
 from dases.settings import load_settings
 from dases.transfer.cli import transfer
 
@@ -28,10 +36,18 @@ app.add_typer(participant_app, name="participant")
 app.add_typer(offer_app, name="offer")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(governance_app, name="governance")
 app.add_typer(lrs_app, name="lrs")
+add_mapping_commands(skills_app)
+app.add_typer(skills_app, name="skills")
+app.add_typer(impact_app, name="impact")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(study_app, name="study")
+app.add_typer(model_app, name="model")
 app.command("negotiate")(negotiate)
 app.command("transfer")(transfer)
 app.command("convert")(convert)
+app.command("quickstart")(quickstart)
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]

@@ -44,6 +44,8 @@ KINDS = (
     "transfer.completed",
     "transfer.terminated",
     "consent.checked",
+    "governance.vote",
+    "governance.result",
 )
 TRANSFER_KINDS = tuple(kind for kind in KINDS if kind.startswith("transfer."))
 MAX_SAFE_INTEGER = 2**53 - 1

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dases.db import utcnow
@@ -626,6 +626,15 @@ def finalized_agreement(session: Session, slug: str, agreement_id: str) -> Negot
         )
     )
     return negotiation if negotiation is not None and negotiation.agreement is not None else None
+
+
+def negotiations_of(session: Session, slug: str, *, limit: int = 100, offset: int = 0) -> tuple[int, list[Negotiation]]:
+    """A hosted participant's negotiations in either role, newest first, and how many there
+    are: what a member reads as its list of contracts (the portal pages page through it)."""
+    where = Negotiation.participant_slug == slug
+    total = session.scalar(select(func.count()).select_from(Negotiation).where(where)) or 0
+    rows = session.scalars(select(Negotiation).where(where).order_by(Negotiation.created_at.desc(), Negotiation.id).limit(limit).offset(offset))
+    return total, list(rows)
 
 
 def get_local(session: Session, slug: str, negotiation_id: str) -> Negotiation:
