@@ -59,7 +59,7 @@ def quickstart(
         operator = journey.nodes["operator"]
         console.print(f"Portal: {operator.url}/portal/catalog (the data space's catalog, governance; members sign in with their node's admin token)")
         console.print(f"Learner dashboard: {operator.url}/me (any learner: login learner-<id_student>, password {DEMO_PASSWORD})")
-        console.print(f"Model card: {root / 'school' / 'study' / 'model_card.md'}; impact study: {root / 'school' / 'impact'}")
+        console.print(f"Study results: {journey.nodes['school'].url}/portal/members/school/studies (sign in with the school node's admin token)")
         for name, node in journey.nodes.items():
             token_file = root / name / "admin-token"
             token_file.touch(mode=0o600)

@@ -11,7 +11,6 @@ calls, without a browser per learner.
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from dases.consent import accounts
 from dases.consent import service as consent
 from dases.consent.api import vocabulary
 from dases.errors import DasesError
+from dases.pooling import results
 from dases.quickstart import scenario as oulad_scenario
 from dases.quickstart.nodes import LocalNode, start_node
 
@@ -249,6 +249,7 @@ class Journey:
         """The received files, pseudonymised, made k-anonymous, scanned, then the dropout model
         trained on 2013 and tested on 2014, with its model card."""
         from dases.pooling.card import write_model_card
+        from dases.pooling.service import summary
         from dases.pooling.study import run_pooled_study, shares_from_exports
 
         assert self.scenario is not None
@@ -260,7 +261,9 @@ class Journey:
         answers = self.scenario.answers()
         coverage = answers["give"] / len(self.scenario.learners)
         pooled = run_pooled_study(shares, pseudonymise=pseudonymise, day=day, k=k, source="transfers from edtech-a and edtech-b", consent_coverage=coverage)
-        card = write_model_card(pooled.study, self.root / "school" / "study")
+        result = {"learners": pooled.learners, "k": pooled.k, "k_reached": pooled.k_reached, "generalisation": pooled.generalisation, **summary(pooled.study)}
+        folder = results.save(self._school_data, "school", f"dropout-day-{day}", "dropout", f"Early dropout at day {day}, EdTech Alpha and Beta pooled", result)
+        card = write_model_card(pooled.study, folder)
         auc = pooled.study.evaluation.auc
         self.report(f"  {pooled.learners:,} pseudonymous learners pooled; k = {pooled.k_reached} reached ({pooled.generalisation['suppressed']} rows suppressed)")
         self.report(f"  day-{day} dropout model, train 2013 -> test 2014: ROC AUC {auc}")
@@ -291,13 +294,19 @@ class Journey:
         pooled, release = service.impact_study(
             built.rows, "withdrawal", categorical=impact_study.CATEGORICAL_COVARIATES, numeric=impact_study.NUMERIC_COVARIATES, method="ipw", replicates=500,
         )  # fmt: skip
-        out = self.root / "school" / "impact"
-        out.mkdir(parents=True, exist_ok=True)
+        out = results.save(
+            self._school_data, "school", f"impact-cma-day-{cutoff}", "impact", f"Computer-marked quizzes by day {cutoff} and withdrawal",
+            {"excluded_presentations": built.excluded, **release},
+        )  # fmt: skip
         png = plot.write_plot(pooled, out / "balance.png", f"cma by day {cutoff} -> withdrawal (ipw, pooled)")
-        (out / "result.json").write_text(json.dumps({"excluded_presentations": built.excluded, **release}, indent=2, default=str) + "\n", encoding="utf-8")
         self.report(f"  {built.rows.height:,} learners; effect on withdrawal: {_effect(pooled)}")
         self.report(f"  largest standardised mean difference after weighting: {pooled.balance.max_after:.3f}; plot: {png}")
         return release
+
+    @property
+    def _school_data(self) -> Path:
+        """The school node's data directory: its studies are kept there, for its portal."""
+        return self.nodes["school"].node.settings.data_dir
 
     def stop(self) -> None:
         for node in self.nodes.values():

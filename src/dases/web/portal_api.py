@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from dases.db import utcnow
 from dases.identity.service import SLUG_PATTERN
 from dases.node import Node, NodeDep, SessionDep
+from dases.pooling import results
 from dases.web import portal, portal_sessions, sessions, views
 from dases.web.api import (
     LANG_COOKIE,
@@ -317,6 +318,32 @@ def ledger_page(slug: str, visit: VisitDep) -> Response:
     visit.signed_in()
     view = portal.ledger_view(visit.db, _member_slug(slug), _page_number(visit, limit=100_000), visit.lang)
     return page(visit, "portal_ledger.html", translate(visit.lang, "ledger_title", name=view.member.name), current="members", view=view)
+
+
+@router.get("/members/{slug}/studies")
+def studies_page(slug: str, visit: VisitDep) -> Response:
+    """The studies this participant ran here: pooled models with their cards, impact studies."""
+    visit.signed_in()
+    who = portal.member(visit.db, _member_slug(slug))
+    found = results.list_studies(visit.node.settings.data_dir, who.slug)
+    return page(visit, "portal_studies.html", translate(visit.lang, "studies_title", name=who.name), current="members", member=who, studies=found)
+
+
+@router.get("/members/{slug}/studies/{name}")
+def study_page(slug: str, name: str, visit: VisitDep) -> Response:
+    visit.signed_in()
+    who = portal.member(visit.db, _member_slug(slug))
+    study = results.get_study(visit.node.settings.data_dir, who.slug, name)
+    return page(visit, "portal_study.html", study.title, current="members", member=who, study=study)
+
+
+@router.get("/members/{slug}/studies/{name}/plots/{plot}")
+def study_plot(slug: str, name: str, plot: str, visit: VisitDep) -> Response:
+    """A study's PNG plot, for the study page (signed-in readers only, like the page)."""
+    visit.signed_in()
+    who = portal.member(visit.db, _member_slug(slug))
+    path = results.plot_path(visit.node.settings.data_dir, who.slug, name, plot)
+    return _harden(Response(path.read_bytes(), media_type="image/png"))
 
 
 @router.get("/{rest:path}")
