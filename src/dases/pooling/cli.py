@@ -82,6 +82,35 @@ def dropout(
     typer.echo(json.dumps(summary(study), indent=2))
 
 
+@app.command("federated")
+def federated(
+    data: Annotated[Path, typer.Option("--data-dir", envvar="DASES_OULAD_DIR", help="The directory of the OULAD CSV tables.")] = DEFAULT_OULAD,
+    day: Annotated[int, typer.Option("--day", help="Day of the presentation the prediction is made on.")] = 30,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=10_000, help="FedAvg rounds (5 local steps each).")] = 100,
+    provider: Annotated[list[str] | None, typer.Option("--provider", metavar="NAME=MOD,MOD", help="A provider and the modules it runs; repeat. Default: one provider per module.")] = None,
+) -> None:
+    """The dropout task trained without moving rows (FedAvg of a logistic model), against the
+    same model and the gradient-boosted one trained on the pooled rows."""
+    from dases.pooling.features import load_oulad
+    from dases.pooling.federated import compare_on_oulad
+    from dases.pooling.providers import one_provider_per_module, parse_groups
+
+    try:
+        groups = parse_groups(provider) if provider else one_provider_per_module(load_oulad(data))
+        result = compare_on_oulad(data, groups, keyed_pseudonymiser(secrets.token_bytes(32)), day=day, rounds=rounds)
+    except DasesError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({
+        "day": day, "rounds": result.rounds, "providers": result.providers,
+        "federated_logistic_auc": round(result.federated_auc, 4),
+        "pooled_logistic_auc": round(result.centralised_logistic_auc, 4),
+        "pooled_boosting_auc": round(result.pooled_boosting_auc, 4),
+        "gap_to_pooled_logistic": round(result.gap_to_centralised, 4),
+        "gap_to_pooled_boosting": round(result.gap_to_pooled_boosting, 4),
+    }, indent=2))  # fmt: skip
+
+
 # --- pooled studies: create, run, and their model card ----------------------------------------
 
 STUDY_FILE = "study.json"

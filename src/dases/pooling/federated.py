@@ -22,8 +22,10 @@ provider's frame; across nodes the same four methods are what a provider's node 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -189,3 +191,60 @@ def roc_auc(result: FederatedResult, providers: Sequence[Provider], tests: Seque
     if len(set(labels.tolist())) < 2:
         raise InvalidInput("the test rows hold a single class: ROC AUC is undefined")
     return float(roc_auc_score(labels, scores))
+
+
+@dataclass(frozen=True)
+class FederatedComparison:
+    """Federated against pooled training on the same rows, evaluated on the same test rows."""
+
+    providers: dict[str, int]  # training rows per provider
+    federated_auc: float
+    centralised_logistic_auc: float
+    pooled_boosting_auc: float
+    rounds: int
+
+    @property
+    def gap_to_centralised(self) -> float:
+        return self.centralised_logistic_auc - self.federated_auc
+
+    @property
+    def gap_to_pooled_boosting(self) -> float:
+        return self.pooled_boosting_auc - self.federated_auc
+
+
+def compare_on_oulad(data_dir: Path, groups: Mapping[str, Sequence[str]], pseudonymise: Any, *, day: int = 30, rounds: int = 100) -> FederatedComparison:
+    """The dropout task at day `day`, train 2013 -> test 2014, three ways: FedAvg across the
+    providers of `groups` (rows stay with each), the same logistic model trained on the pooled
+    rows, and the pooled gradient-boosting model of `dases study dropout`."""
+    from dases.pooling.features import CATEGORICAL_FEATURES, LABEL, NUMERIC_FEATURES, load_oulad
+    from dases.pooling.providers import split_by_modules
+    from dases.pooling.service import feature_frame
+    from dases.pooling.train import fit, split_years
+
+    shares = [share.pseudonymised(pseudonymise) for share in split_by_modules(load_oulad(data_dir), groups)]
+    trains, tests, providers, scorers = [], [], [], []
+    for share in shares:
+        train, test = split_years(feature_frame([share], day))
+        if len(test):
+            frame_test = pl.from_pandas(test)
+            tests.append(frame_test)
+            # each provider scores its own test rows; one with no 2013 presentation (nothing to
+            # train on) still tests, as it would use the federated model
+            scorers.append(Provider(share.name, frame_test, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES))
+        if len(train) and train[LABEL].nunique() == 2:
+            frame_train = pl.from_pandas(train)
+            providers.append(Provider(share.name, frame_train, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES))
+            trains.append(frame_train)
+    if not providers or not tests:
+        raise InvalidInput("the data needs 2013 presentations to train on and 2014 ones to test on")
+    federated = fedavg(providers, rounds=rounds)
+    federated_auc = roc_auc(federated, scorers, tests)
+    pooled_train = pl.concat(trains, how="vertical_relaxed")
+    pooled_test = pl.concat(tests, how="vertical_relaxed")
+    central = centralised(pooled_train, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES, epochs=rounds * 5)
+    reference = Provider("pooled", pooled_train, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES)
+    central_auc = roc_auc(central, [reference], [pooled_test])
+    boosting = fit(pooled_train.to_pandas())
+    boosted_scores = boosting.predict(pooled_test.to_pandas())
+    boosted_auc = float(roc_auc_score(pooled_test[LABEL].to_numpy(), boosted_scores))
+    return FederatedComparison({p.name: p.rows for p in providers}, federated_auc, central_auc, boosted_auc, rounds)
