@@ -10,6 +10,7 @@ the same conversion again after a failure stores nothing twice.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -120,7 +121,11 @@ class LrsWriter:
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=timeout)
         self._headers = {"X-Experience-API-Version": XAPI_VERSION, "Content-Type": "application/json"}
-        self._auth = httpx.BasicAuth(*auth) if auth is not None else None
+        if auth is not None:
+            # The header itself rather than an `auth=` object: a client of another HTTP library
+            # (an ASGI test client, say) reads a plain header the same way.
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
 
     def write(self, statement: dict[str, Any]) -> None:
         self._pending.append(statement)
@@ -133,7 +138,7 @@ class LrsWriter:
         body = json.dumps(self._pending, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         first, last = self.written + 1, self.written + len(self._pending)
         try:
-            response = self._client.post(self.url, content=body, headers=self._headers, auth=self._auth or httpx.USE_CLIENT_DEFAULT)
+            response = self._client.post(self.url, content=body, headers=self._headers)
         except httpx.HTTPError as error:
             raise UpstreamError(f"the LRS at {self.url} cannot be reached ({type(error).__name__}: {error}); {self.written} statements were stored before") from error
         if not 200 <= response.status_code < 300:
