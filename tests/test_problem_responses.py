@@ -125,3 +125,33 @@ def test_nul_characters_are_refused_naming_the_field(client: TestClient, path: s
     assert client.post("/participants", json={"slug": "edtech-a", "name": "EdTech"}, headers=headers).status_code == 201
     problem = assert_problem(client.post(path, json=body, headers=headers), 422)
     assert any(field in error["field"] for error in problem["errors"]), problem
+
+
+def test_a_busy_sqlite_writer_is_a_503_to_retry_and_other_failures_stay_500() -> None:
+    """SQLite's single writer, busy past the wait, answers 503 with Retry-After (the request did
+    nothing, send it again); any other unexpected failure is a 500 naming no internals."""
+    import sqlite3
+
+    from fastapi import FastAPI
+    from sqlalchemy.exc import OperationalError
+
+    from dases.errors import install_problem_handlers
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/busy")
+    def busy() -> None:
+        raise OperationalError("INSERT INTO lrs_statement ...", {}, sqlite3.OperationalError("database is locked"))
+
+    @app.post("/broken")
+    def broken() -> None:
+        raise OperationalError("SELECT ...", {}, sqlite3.OperationalError("no such table: lrs_statement"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/busy")
+        body = assert_problem(response, 503)
+        assert response.headers["Retry-After"] == "1" and body["type"].endswith("storage-busy")
+        other = client.post("/broken")
+        assert_problem(other, 500)
+        assert "lrs_statement" not in other.text

@@ -199,6 +199,25 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        if _storage_busy(error):
+            log.warning("storage busy on %s %s: %s", request.method, request.url.path, error)
+            busy = StorageBusy("The node's storage is busy with other writes; retry in a moment.")
+            response = problem_response(busy, request.url.path)
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         internal = DasesError("The node failed to handle this request; the error is in its log.")
         return problem_response(internal, request.url.path)
+
+
+class StorageBusy(DasesError):
+    """SQLite's single writer stayed busy longer than the node waits for it: the request did
+    nothing and can be sent again."""
+
+    status, slug, title = 503, "storage-busy", "Storage busy"
+
+
+def _storage_busy(error: BaseException) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
