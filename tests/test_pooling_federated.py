@@ -123,14 +123,9 @@ def test_on_oulad_fedavg_is_within_reach_of_pooled_training(tmp_path: Path) -> N
 
     from dases.pooling.federated import compare_on_oulad
 
-    from .conftest import SHARED
+    from .oulad_support import write_modules
 
-    source = SHARED / "data" / "oulad"
-    modules = ["DDD", "FFF"]
-    for name in ("studentInfo.csv", "studentRegistration.csv", "assessments.csv", "courses.csv"):
-        pl.read_csv(source / name, infer_schema_length=0).filter(pl.col("code_module").is_in(modules)).write_csv(tmp_path / name)
-    assessments = pl.read_csv(tmp_path / "assessments.csv", infer_schema_length=0)["id_assessment"].implode()
-    pl.read_csv(source / "studentAssessment.csv", infer_schema_length=0).filter(pl.col("id_assessment").is_in(assessments)).write_csv(tmp_path / "studentAssessment.csv")
+    write_modules(tmp_path, ["DDD", "FFF"])
 
     def pseudonymise(ids: list[int]) -> list[str]:
         return [hmac.new(b"federated-test-key-012345", str(i).encode(), hashlib.sha256).hexdigest()[:24] for i in ids]

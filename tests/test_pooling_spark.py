@@ -10,12 +10,11 @@ from pathlib import Path
 
 import ibis
 import pandas as pd
-import polars as pl
 import pytest
 
 from dases.pooling.features import KEYS, build_features, load_oulad, pseudonymise_tables
 
-from .conftest import SHARED
+from .oulad_support import write_modules
 
 MODULES = ["AAA", "GGG"]
 
@@ -27,14 +26,7 @@ def pseudonymise(ids: list[int]) -> list[str]:
 @pytest.fixture(scope="module")
 def oulad_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two modules of OULAD, the five tables the features read."""
-    folder = tmp_path_factory.mktemp("oulad")
-    source = SHARED / "data" / "oulad"
-    for name in ("studentInfo.csv", "studentRegistration.csv", "assessments.csv", "courses.csv"):
-        pl.read_csv(source / name, infer_schema_length=0).filter(pl.col("code_module").is_in(MODULES)).write_csv(folder / name)
-    assessments = pl.read_csv(folder / "assessments.csv", infer_schema_length=0)["id_assessment"].implode()
-    submissions = pl.read_csv(source / "studentAssessment.csv", infer_schema_length=0)
-    submissions.filter(pl.col("id_assessment").is_in(assessments)).write_csv(folder / "studentAssessment.csv")
-    return folder
+    return write_modules(tmp_path_factory.mktemp("oulad"), MODULES)
 
 
 @pytest.fixture(scope="module")

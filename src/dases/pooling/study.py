@@ -122,18 +122,25 @@ def run_pooled_study(
     return PooledStudy(study=study, k=k, k_reached=reached, generalisation=report, learners=learners)
 
 
+def write_oulad_tables(registrations: Sequence[Path], submissions: Sequence[Path], folder: Path) -> None:
+    """The learner-level OULAD tables (studentInfo, studentRegistration, studentAssessment) from
+    released files: registrations joined with demographics, and assessment submissions; several
+    providers' files are stacked. OULAD's "?" marks a missing value, as in the original."""
+    folder.mkdir(parents=True, exist_ok=True)
+    joined = pl.concat([pl.read_csv(path, infer_schema_length=0) for path in registrations], how="vertical_relaxed")
+    info_columns = [c for c in joined.columns if c not in ("date_registration", "date_unregistration")]
+    joined.select(info_columns).write_csv(folder / "studentInfo.csv", null_value="?")
+    joined.select("code_module", "code_presentation", "id_student", "date_registration", "date_unregistration").write_csv(folder / "studentRegistration.csv", null_value="?")
+    graded = pl.concat([pl.read_csv(path, infer_schema_length=0) for path in submissions], how="vertical_relaxed")
+    graded.select("id_student", "id_assessment", "date_submitted", "is_banked", "score").write_csv(folder / "studentAssessment.csv", null_value="?")
+
+
 def share_from_exports(name: str, modules: Sequence[str], registrations: Path, submissions: Path, schedule: Path, con: ibis.BaseBackend | None = None) -> ProviderShare:
     """A provider's share from the two files its connector releases (registrations with the
     learners' demographics; assessment submissions) and the public course schedule (OULAD's
     `assessments.csv` and `courses.csv` under `schedule`)."""
     folder = registrations.parent / f"{name}-oulad"
-    folder.mkdir(parents=True, exist_ok=True)
-    joined = pl.read_csv(registrations, infer_schema_length=0)
-    info_columns = [c for c in joined.columns if c not in ("date_registration", "date_unregistration")]
-    joined.select(info_columns).write_csv(folder / "studentInfo.csv", null_value="?")
-    joined.select("code_module", "code_presentation", "id_student", "date_registration", "date_unregistration").write_csv(folder / "studentRegistration.csv", null_value="?")
-    graded = pl.read_csv(submissions, infer_schema_length=0)
-    graded.select("id_student", "id_assessment", "date_submitted", "is_banked", "score").write_csv(folder / "studentAssessment.csv", null_value="?")
+    write_oulad_tables([registrations], [submissions], folder)
     for table in ("assessments.csv", "courses.csv"):
         public = pl.read_csv(schedule / table, infer_schema_length=0)
         public.filter(pl.col("code_module").is_in(list(modules))).write_csv(folder / table)

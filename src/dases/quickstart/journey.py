@@ -275,15 +275,11 @@ class Journey:
         pooled received files, pseudonymised, by inverse-probability weighting."""
         from dases.impact import plot, service
         from dases.impact import study as impact_study
+        from dases.pooling.study import write_oulad_tables
 
         folder = self.root / "school" / "impact-oulad"
-        folder.mkdir(parents=True, exist_ok=True)
-        registrations = pl.concat([pl.read_csv(self.received[(p, "registrations")], infer_schema_length=0) for p in oulad_scenario.PROVIDERS])
-        submissions = pl.concat([pl.read_csv(self.received[(p, "submissions")], infer_schema_length=0) for p in oulad_scenario.PROVIDERS])
-        info = [c for c in registrations.columns if c not in ("date_registration", "date_unregistration")]
-        registrations.select(info).write_csv(folder / "studentInfo.csv", null_value="?")
-        registrations.select("code_module", "code_presentation", "id_student", "date_registration", "date_unregistration").write_csv(folder / "studentRegistration.csv", null_value="?")
-        submissions.select("id_student", "id_assessment", "date_submitted", "is_banked", "score").write_csv(folder / "studentAssessment.csv", null_value="?")
+        providers = list(oulad_scenario.PROVIDERS)
+        write_oulad_tables([self.received[(p, "registrations")] for p in providers], [self.received[(p, "submissions")] for p in providers], folder)
         for public in ("assessments.csv", "vle.csv", "courses.csv"):
             (folder / public).write_bytes((self.oulad / public).read_bytes())
         tables = impact_study.load_oulad(folder)
