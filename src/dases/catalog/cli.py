@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +17,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from dases.catalog import index, service
 from dases.catalog.index import SearchQuery
@@ -30,9 +27,7 @@ from dases.catalog.models import (
     OfferingStatus,
     ServiceCategory,
 )
-from dases.errors import DasesError
-from dases.node import Node, node_session
-from dases.settings import load_settings
+from dases.command import command_session
 
 offer_app = typer.Typer(help="Offerings of the participants hosted on this node.", no_args_is_help=True)
 catalog_app = typer.Typer(help="This node's catalog.", no_args_is_help=True)
@@ -40,19 +35,6 @@ console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-@contextmanager
-def _node_session(data_dir: Path | None) -> Iterator[tuple[Node, Session]]:
-    """`dases.node.node_session`, with service errors reported field by field, ending the command."""
-    try:
-        with node_session(load_settings(data_dir=data_dir)) as opened:
-            yield opened
-    except DasesError as error:
-        console.print(f"[red]error:[/red] {error.detail}")
-        for problem in error.errors:
-            console.print(f"  {problem.field}: {problem.message}")
-        raise typer.Exit(2) from None
 
 
 def _read_offering(file: Path) -> OfferingIn:
@@ -73,7 +55,7 @@ def offer_publish(
 ) -> None:
     """Publish an offering in the catalog."""
     draft = _read_offering(file)
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         offering = service.publish(session, participant, draft)
         offering_id, offer_id = offering.id, offering.offer_id
     console.print(f"published [bold]{offering_id}[/bold] (offer {offer_id})")
@@ -87,7 +69,7 @@ def offer_list(
     data_dir: DataDir = None,
 ) -> None:
     """A participant's offerings."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         _total, offerings = service.list_offerings(session, participant, status=None if all_statuses else OfferingStatus.ACTIVE, limit=10_000)
         rows = [(o.id, o.kind, o.status, o.title) for o in offerings]
     if as_json:
@@ -108,7 +90,7 @@ def offer_retire(
     data_dir: DataDir = None,
 ) -> None:
     """Withdraw an offering from the catalog."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         service.retire(session, participant, offering_id)
     console.print(f"retired {offering_id}")
 
@@ -143,7 +125,7 @@ def catalog_search(
         text=query or None, data_category=data_category, service_category=service_category, provider=provider,
         contains_pii=pii, kind=kind, keyword=keyword, limit=limit, offset=offset,
     )
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         page = service.search(session, search)
         rows = [
             {"id": o.id, "kind": o.kind, "title": o.title, "provider": o.provider_did, "categories": [*o.data_categories, *o.service_categories], "contains_pii": o.contains_pii}
@@ -163,7 +145,7 @@ def catalog_search(
 @catalog_app.command("reindex")
 def catalog_reindex(data_dir: DataDir = None) -> None:
     """Rebuild the search index and facet counts from the stored offerings (and federated entries)."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         local = index.rebuild(session, index.LOCAL_INDEX)
         federated = index.rebuild(session, index.FEDERATED_INDEX)
     console.print(f"reindexed {local} offerings and {federated} federated entries")

@@ -16,8 +16,6 @@ a signed call to `POST /governance/proposals/{id}/votes`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,14 +23,11 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
+from dases.command import command_session
 from dases.db import utcnow
-from dases.errors import DasesError
 from dases.governance import service
 from dases.governance.models import Choice, Proposal, ProposalIn, ProposalStatus, Result
-from dases.node import Node, node_session
-from dases.settings import load_settings
 
 governance_app = typer.Typer(help="Assemblies, proposals, votes and adopted rules (operator node).", no_args_is_help=True)
 assembly_app = typer.Typer(help="The general assembly and the working groups.", no_args_is_help=True)
@@ -44,19 +39,6 @@ console = Console()
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory (DASES_DATA_DIR).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 _PROPOSAL = TypeAdapter(ProposalIn)
-
-
-@contextmanager
-def _node_session(data_dir: Path | None) -> Iterator[tuple[Node, Session]]:
-    """The node's storage in one transaction; service errors end the command with exit code 2."""
-    try:
-        with node_session(load_settings(data_dir=data_dir)) as opened:
-            yield opened
-    except DasesError as error:
-        console.print(f"[red]error:[/red] {error.detail}")
-        for problem in error.errors:
-            console.print(f"  {problem.field}: {problem.message}")
-        raise typer.Exit(2) from None
 
 
 def _proposal_dict(proposal: Proposal) -> dict[str, object]:
@@ -85,7 +67,7 @@ def assembly_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a working group."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         view = service.create_working_group(session, key, title, member or [])
     console.print(f"created working group [bold]{view.key}[/bold] with {len(view.members)} members")
 
@@ -93,7 +75,7 @@ def assembly_create(
 @assembly_app.command("list")
 def assembly_list(as_json: AsJson = False, data_dir: DataDir = None) -> None:
     """The general assembly and the working groups."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         views = service.list_assemblies(session)
     if as_json:
         console.print_json(json.dumps([{"key": v.key, "title": v.title, "is_general": v.is_general, "members": v.members} for v in views]))
@@ -117,7 +99,7 @@ def proposal_create(
         for problem in error.errors():
             console.print(f"  {'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}")
         raise typer.Exit(2) from None
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         proposal = service.create_proposal(session, draft, utcnow())
     console.print(f"proposal [bold]{proposal.id}[/bold] put to {proposal.assembly_key}, {len(proposal.electorate)} eligible voters")
 
@@ -130,7 +112,7 @@ def proposal_list(
     data_dir: DataDir = None,
 ) -> None:
     """Proposals, latest closing first."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         proposals = service.list_proposals(session, assembly=assembly, status=status)
     if as_json:
         console.print_json(json.dumps([_proposal_dict(p) for p in proposals]))
@@ -144,7 +126,7 @@ def proposal_list(
 @proposal_app.command("show")
 def proposal_show(proposal_id: str, data_dir: DataDir = None) -> None:
     """One proposal, as JSON."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         proposal = service.get_proposal(session, proposal_id)
     console.print_json(json.dumps(_proposal_dict(proposal)))
 
@@ -157,7 +139,7 @@ def vote(
     data_dir: DataDir = None,
 ) -> None:
     """Record a member's vote cast in the room (channel 'operator'); the last vote counts."""
-    with _node_session(data_dir) as (node, session):
+    with command_session(data_dir) as (node, session):
         recorded = service.vote_for_member(session, service.authority(node.settings, node.sealer), proposal_id, member, choice, utcnow())
     console.print(f"recorded {recorded.choice} for member {recorded.member_id} on {recorded.proposal_id}")
 
@@ -172,7 +154,7 @@ def results(
     if (proposal_id is None) == (not due):
         console.print("[red]error:[/red] give a proposal id, or --due, not both")
         raise typer.Exit(2)
-    with _node_session(data_dir) as (node, session):
+    with command_session(data_dir) as (node, session):
         authority = service.authority(node.settings, node.sealer)
         if due:
             tallied = service.close_due(session, authority, utcnow())
@@ -190,7 +172,7 @@ def rules(
     data_dir: DataDir = None,
 ) -> None:
     """The rules in force (newest version of each), or one rule's history."""
-    with _node_session(data_dir) as (_node, session):
+    with command_session(data_dir) as (_node, session):
         found = service.rule_history(session, key) if key else service.current_rules(session)
     rows = [{"key": r.key, "version": r.version, "text": r.text, "proposal_id": r.proposal_id, "adopted_at": r.adopted_at.isoformat()} for r in found]
     if as_json:
