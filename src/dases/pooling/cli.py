@@ -88,27 +88,47 @@ def federated(
     day: Annotated[int, typer.Option("--day", help="Day of the presentation the prediction is made on.")] = 30,
     rounds: Annotated[int, typer.Option("--rounds", min=1, max=10_000, help="FedAvg rounds (5 local steps each).")] = 100,
     provider: Annotated[list[str] | None, typer.Option("--provider", metavar="NAME=MOD,MOD", help="A provider and the modules it runs; repeat. Default: one provider per module.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="inprocess: the rounds in this process; flower: one process per provider, coordinated by Flower over TLS (needs the `federated` extra).")] = "inprocess",
 ) -> None:
     """The dropout task trained without moving rows (FedAvg of a logistic model), against the
     same model and the gradient-boosted one trained on the pooled rows."""
     from dases.pooling.features import load_oulad
-    from dases.pooling.federated import compare_on_oulad
+    from dases.pooling.federated import compare_frames, provider_frames
     from dases.pooling.providers import one_provider_per_module, parse_groups
 
     try:
+        if engine not in {"inprocess", "flower"}:
+            raise InvalidInput(f"--engine is inprocess or flower, not {engine!r}")
+        if engine == "flower":
+            from dases.pooling.flower import require_flower
+
+            require_flower()
         groups = parse_groups(provider) if provider else one_provider_per_module(load_oulad(data))
-        result = compare_on_oulad(data, groups, keyed_pseudonymiser(secrets.token_bytes(32)), day=day, rounds=rounds)
+        frames = provider_frames(data, groups, keyed_pseudonymiser(secrets.token_bytes(32)), day=day)
+        result = compare_frames(frames, rounds=rounds)
+        report = {
+            "day": day, "rounds": result.rounds, "providers": result.providers,
+            "federated_logistic_auc": round(result.federated_auc, 4),
+            "pooled_logistic_auc": round(result.centralised_logistic_auc, 4),
+            "pooled_boosting_auc": round(result.pooled_boosting_auc, 4),
+            "gap_to_pooled_logistic": round(result.gap_to_centralised, 4),
+            "gap_to_pooled_boosting": round(result.gap_to_pooled_boosting, 4),
+        }  # fmt: skip
+        if engine == "flower":
+            from dases.pooling.flower import FederationError, run_local_federation
+
+            try:
+                run = run_local_federation(frames, rounds=rounds)
+            except FederationError as error:
+                raise InvalidInput(f"the federated run stopped: {error}") from None
+            report["flower"] = {
+                "auc_from_histograms": round(run.auc, 4), "test_rows": run.test_rows, "seconds": round(run.seconds, 1),
+                "max_weight_difference_to_inprocess": float(abs(run.weights - result.weights).max()),
+            }  # fmt: skip
     except DasesError as error:
         console.print(f"[red]error:[/red] {error.detail}")
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({
-        "day": day, "rounds": result.rounds, "providers": result.providers,
-        "federated_logistic_auc": round(result.federated_auc, 4),
-        "pooled_logistic_auc": round(result.centralised_logistic_auc, 4),
-        "pooled_boosting_auc": round(result.pooled_boosting_auc, 4),
-        "gap_to_pooled_logistic": round(result.gap_to_centralised, 4),
-        "gap_to_pooled_boosting": round(result.gap_to_pooled_boosting, 4),
-    }, indent=2))  # fmt: skip
+    typer.echo(json.dumps(report, indent=2))
 
 
 # --- pooled studies: create, run, and their model card ----------------------------------------

@@ -94,6 +94,10 @@ class Provider:
     def rows(self) -> int:
         return self._frame.height
 
+    @property
+    def frame(self) -> pl.DataFrame:
+        return self._frame
+
     def categories(self) -> dict[str, set[str]]:
         return {column: set(self._frame[column].cast(pl.Utf8).fill_null("missing").unique().to_list()) for column in self._categorical}
 
@@ -202,6 +206,8 @@ class FederatedComparison:
     centralised_logistic_auc: float
     pooled_boosting_auc: float
     rounds: int
+    #: The FedAvg model's weights (to compare a run across processes with this one).
+    weights: np.ndarray | None = None
 
     @property
     def gap_to_centralised(self) -> float:
@@ -212,29 +218,45 @@ class FederatedComparison:
         return self.pooled_boosting_auc - self.federated_auc
 
 
+def provider_frames(data_dir: Path, groups: Mapping[str, Sequence[str]], pseudonymise: Any, *, day: int = 30) -> list[tuple[str, pl.DataFrame | None, pl.DataFrame | None]]:
+    """Each provider's own day-`day` feature rows, built from its own share only: (name, its 2013
+    rows to train on or None, its 2014 rows to test on or None), in the order of `groups`. A
+    provider with a single class in 2013 has nothing to train on."""
+    from dases.pooling.features import LABEL, load_oulad
+    from dases.pooling.providers import split_by_modules
+    from dases.pooling.service import feature_frame
+    from dases.pooling.train import split_years
+
+    frames = []
+    for share in split_by_modules(load_oulad(data_dir), groups):
+        train, test = split_years(feature_frame([share.pseudonymised(pseudonymise)], day))
+        usable = len(train) and train[LABEL].nunique() == 2
+        frames.append((share.name, pl.from_pandas(train) if usable else None, pl.from_pandas(test) if len(test) else None))
+    return frames
+
+
 def compare_on_oulad(data_dir: Path, groups: Mapping[str, Sequence[str]], pseudonymise: Any, *, day: int = 30, rounds: int = 100) -> FederatedComparison:
     """The dropout task at day `day`, train 2013 -> test 2014, three ways: FedAvg across the
     providers of `groups` (rows stay with each), the same logistic model trained on the pooled
     rows, and the pooled gradient-boosting model of `dases study dropout`."""
-    from dases.pooling.features import CATEGORICAL_FEATURES, LABEL, NUMERIC_FEATURES, load_oulad
-    from dases.pooling.providers import split_by_modules
-    from dases.pooling.service import feature_frame
-    from dases.pooling.train import fit, split_years
+    return compare_frames(provider_frames(data_dir, groups, pseudonymise, day=day), rounds=rounds)
 
-    shares = [share.pseudonymised(pseudonymise) for share in split_by_modules(load_oulad(data_dir), groups)]
+
+def compare_frames(frames: Sequence[tuple[str, pl.DataFrame | None, pl.DataFrame | None]], *, rounds: int = 100) -> FederatedComparison:
+    """`compare_on_oulad` on providers' frames as `provider_frames` gives them."""
+    from dases.pooling.features import CATEGORICAL_FEATURES, LABEL, NUMERIC_FEATURES
+    from dases.pooling.train import fit
+
     trains, tests, providers, scorers = [], [], [], []
-    for share in shares:
-        train, test = split_years(feature_frame([share], day))
-        if len(test):
-            frame_test = pl.from_pandas(test)
-            tests.append(frame_test)
+    for name, train, test in frames:
+        if test is not None:
+            tests.append(test)
             # each provider scores its own test rows; one with no 2013 presentation (nothing to
             # train on) still tests, as it would use the federated model
-            scorers.append(Provider(share.name, frame_test, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES))
-        if len(train) and train[LABEL].nunique() == 2:
-            frame_train = pl.from_pandas(train)
-            providers.append(Provider(share.name, frame_train, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES))
-            trains.append(frame_train)
+            scorers.append(Provider(name, test, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES))
+        if train is not None:
+            providers.append(Provider(name, train, LABEL, CATEGORICAL_FEATURES, NUMERIC_FEATURES))
+            trains.append(train)
     if not providers or not tests:
         raise InvalidInput("the data needs 2013 presentations to train on and 2014 ones to test on")
     federated = fedavg(providers, rounds=rounds)
@@ -247,4 +269,4 @@ def compare_on_oulad(data_dir: Path, groups: Mapping[str, Sequence[str]], pseudo
     boosting = fit(pooled_train.to_pandas())
     boosted_scores = boosting.predict(pooled_test.to_pandas())
     boosted_auc = float(roc_auc_score(pooled_test[LABEL].to_numpy(), boosted_scores))
-    return FederatedComparison({p.name: p.rows for p in providers}, federated_auc, central_auc, boosted_auc, rounds)
+    return FederatedComparison({p.name: p.rows for p in providers}, federated_auc, central_auc, boosted_auc, rounds, federated.weights)
