@@ -143,16 +143,22 @@ def agree_encoding(providers: Sequence[Provider]) -> Encoding:
     """The shared design, from each provider's categories and numeric aggregates only."""
     if not providers:
         raise InvalidInput("federated training needs at least one provider")
+    return merge_encoding([provider.categories() for provider in providers], [provider.column_stats() for provider in providers])
+
+
+def merge_encoding(categories: Sequence[Mapping[str, set[str]]], stats: Sequence[Mapping[str, ColumnStats]]) -> Encoding:
+    """One encoding from what each provider sent: the union of its categories, and each numeric
+    column's mean and standard deviation over all providers' rows (from counts and sums)."""
     categorical: dict[str, set[str]] = {}
-    for provider in providers:
-        for column, values in provider.categories().items():
+    for answer in categories:
+        for column, values in answer.items():
             categorical.setdefault(column, set()).update(values)
     numeric: dict[str, tuple[float, float]] = {}
-    per_provider = [provider.column_stats() for provider in providers]
-    for column in per_provider[0]:
-        count = sum(stats[column].count for stats in per_provider)
-        mean = sum(stats[column].total for stats in per_provider) / count
-        variance = max(sum(stats[column].squares for stats in per_provider) / count - mean * mean, 0.0)
+    for column in dict.fromkeys(column for answer in stats for column in answer):
+        parts = [answer[column] for answer in stats if column in answer]
+        count = sum(part.count for part in parts)
+        mean = sum(part.total for part in parts) / count
+        variance = max(sum(part.squares for part in parts) / count - mean * mean, 0.0)
         numeric[column] = (mean, float(np.sqrt(variance)) or 1.0)
     return Encoding({column: tuple(sorted(values)) for column, values in categorical.items()}, numeric)
 

@@ -47,7 +47,7 @@ import polars as pl
 from dases.errors import InvalidInput
 from dases.identity import jws
 from dases.identity.keys import Signer, generate_key, key_id, public_jwk
-from dases.pooling.federated import ColumnStats, Encoding, Provider
+from dases.pooling.federated import ColumnStats, Encoding, Provider, merge_encoding
 
 try:  # the optional extra `federated`
     import flwr
@@ -296,23 +296,14 @@ if flwr is not None:
             absent = sorted(set(self.trusted) - set(self.members))
             if absent:
                 raise FederationError(f"trusted providers {', '.join(absent)} did not connect")
-            categorical: dict[str, set[str]] = {}
-            stats: dict[str, list[ColumnStats]] = {}
+            categories, stats = [], []
             for name in sorted(self.members):
                 schema = json.loads(self._ask(self.members[name], {"ask": "schema"})["schema"])
-                for column, values in schema["categories"].items():
-                    categorical.setdefault(column, set()).update(values)
-                for column, (count, total, squares) in schema["stats"].items():
-                    stats.setdefault(column, []).append(ColumnStats(int(count), float(total), float(squares)))
-            if not stats:
+                categories.append({column: set(values) for column, values in schema["categories"].items()})
+                stats.append({column: ColumnStats(int(c), float(t), float(q)) for column, (c, t, q) in schema["stats"].items()})
+            if not any(stats):
                 raise FederationError("no provider has rows to train on")
-            numeric = {}
-            for column, parts in stats.items():
-                count = sum(part.count for part in parts)
-                mean = sum(part.total for part in parts) / count
-                variance = max(sum(part.squares for part in parts) / count - mean * mean, 0.0)
-                numeric[column] = (mean, float(np.sqrt(variance)) or 1.0)
-            self.encoding = Encoding({column: tuple(sorted(values)) for column, values in categorical.items()}, numeric)
+            self.encoding = merge_encoding(categories, stats)
             return ndarrays_to_parameters([np.zeros(self.encoding.width)])
 
         def _instructions(self) -> dict[str, Any]:
