@@ -273,6 +273,7 @@ if flwr is not None:
             self.rows: dict[str, int] = {}
             self.auc: float | None = None
             self.test_rows = 0
+            self.final_weights: np.ndarray | None = None
 
         def _ask(self, client: ClientProxy, config: dict[str, Any]) -> dict[str, Any]:
             answer = client.get_properties(GetPropertiesIns(config=config), timeout=CALL_TIMEOUT_S, group_id=None)
@@ -382,7 +383,7 @@ def serve_coordinator(address: str, tls: Mapping[str, Path], trusted: Mapping[st
         strategy=strategy,
         certificates=(Path(tls["ca"]).read_bytes(), Path(tls["certificate"]).read_bytes(), Path(tls["key"]).read_bytes()),
     )
-    if strategy.auc is None or strategy.encoding is None:
+    if strategy.auc is None or strategy.encoding is None or strategy.final_weights is None:
         raise FederationError("the run ended without an evaluation")
     return FlowerResult(strategy.auc, strategy.test_rows, strategy.rows, strategy.losses, strategy.final_weights, strategy.encoding, time.perf_counter() - started)
 
@@ -416,7 +417,6 @@ def run_local_federation(
     """Each provider's rows written to a folder of its own, one process per provider, the
     coordinator here. `impostor` names a provider launched with a key the coordinator does not
     trust (what a stolen identity looks like; the run must stop)."""
-
     require_flower()
     with tempfile.TemporaryDirectory(prefix="dases-federated-", dir=workdir) as scratch:
         root = Path(scratch)
